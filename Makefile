@@ -1,0 +1,33 @@
+# mmvitplug: `make demo` shows the product on CPU in minutes, `make test` runs the test suite.
+# Both install everything first (`make setup`): a Python 3.11 venv in .venv with the pinned
+# OpenMMLab 2.x stack (see tools/setup_env.sh). A second `make setup` takes seconds.
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+DEMO_DATA ?= data/demo
+DEMO_WORK_DIR ?= work_dirs/demo
+PYTEST_ARGS ?=
+
+.PHONY: setup demo demo-data test clean-demo help
+
+help:
+	@echo "make demo   install, generate the demo dataset, train + evaluate a detector and a"
+	@echo "            segmentor on CPU, run the inference APIs (results under $(DEMO_WORK_DIR)/)"
+	@echo "make test   install and run the test suite"
+	@echo "make setup  install only (.venv)"
+
+setup:
+	@VENV=$(VENV) bash tools/setup_env.sh
+
+demo-data: setup
+	@$(PY) tools/make_demo_data.py --out $(DEMO_DATA)
+
+demo: demo-data
+	@VENV=$(VENV) DEMO_DATA=$(DEMO_DATA) DEMO_WORK_DIR=$(DEMO_WORK_DIR) bash tools/run_demo.sh
+
+test: setup
+	@echo "[test] running the test suite"
+	@$(PY) -m pytest tests $(PYTEST_ARGS)
+
+clean-demo:
+	rm -rf $(DEMO_WORK_DIR) $(DEMO_DATA)

@@ -1,0 +1,159 @@
+"""Shared logic of ``tools/train.py`` and ``tools/test.py``.
+
+The tools serve every config of the project whatever its task: the config's ``default_scope``
+(``mmdet``, ``mmseg`` or ``mmpretrain``) picks the toolbox whose runner registry builds the
+runner. Problems a user can fix (missing config, unknown scope, missing dataset) raise
+:class:`LaunchError` with a message that says what to do; the tools print it without a traceback.
+"""
+import os.path as osp
+from importlib import import_module
+from importlib.util import find_spec
+from typing import Iterator, List, Optional, Tuple
+
+from mmengine.config import Config, ConfigDict
+
+__all__ = [
+    'LaunchError', 'SCOPES', 'load_config', 'get_scope', 'build_runner', 'check_datasets',
+    'apply_launch_args', 'enable_amp', 'enable_visualization'
+]
+
+# default_scope -> (package that provides it, how to install it)
+SCOPES = {
+    'mmdet': ('mmdet', "pip install 'mmdet>=3.0,<3.4'"),
+    'mmseg': ('mmseg', "pip install 'mmsegmentation>=1.0,<1.3' ftfy regex"),
+    'mmpretrain': ('mmpretrain', "pip install 'mmpretrain>=1.0,<1.3'"),
+}
+
+
+class LaunchError(Exception):
+    """An error the user can fix; the tools print its message and exit with status 2."""
+
+
+def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
+    """Read a config file, apply ``--cfg-options`` and check its scope is usable."""
+    if not osp.isfile(path):
+        hint = ''
+        if not path.endswith('.py') and osp.isfile(path + '.py'):
+            hint = f' (did you mean {path}.py?)'
+        raise LaunchError(f'config file not found: {path}{hint}')
+    cfg = Config.fromfile(path)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    get_scope(cfg, path)
+    return cfg
+
+
+def get_scope(cfg: Config, path: str = 'the config') -> str:
+    """The config's ``default_scope``, checked to be one the tools can run and installed."""
+    scope = cfg.get('default_scope')
+    if scope not in SCOPES:
+        known = ', '.join(repr(s) for s in SCOPES)
+        what = 'has no default_scope' if scope is None else f'has default_scope={scope!r}'
+        raise LaunchError(f'{path} {what}; the tools run configs whose default_scope is one '
+                          f'of {known} (set it in the config or its _base_ runtime file)')
+    package, install = SCOPES[scope]
+    if find_spec(package) is None:
+        raise LaunchError(f'{path} needs {package} (default_scope={scope!r}), which is not '
+                          f'installed: {install}')
+    return scope
+
+
+def build_runner(cfg: Config):
+    """Build the runner through the registry of the config's toolbox."""
+    scope = get_scope(cfg)
+    registry = import_module(f'{SCOPES[scope][0]}.registry')
+    if 'runner_type' in cfg:
+        return registry.RUNNERS.build(cfg)
+    from mmengine.runner import Runner
+    return Runner.from_cfg(cfg)
+
+
+def apply_launch_args(cfg: Config, config_path: str, work_dir: Optional[str],
+                      launcher: str) -> None:
+    """``--work-dir`` (default ``work_dirs/<config name>``) and ``--launcher``."""
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
+    cfg.launcher = launcher
+
+
+def enable_amp(cfg: Config) -> None:
+    """Switch the optimizer wrapper to mixed precision (``--amp``)."""
+    optim_wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
+    if optim_wrapper == 'AmpOptimWrapper':
+        return
+    if optim_wrapper != 'OptimWrapper':
+        raise LaunchError(f'--amp needs optim_wrapper.type OptimWrapper or AmpOptimWrapper, '
+                          f'the config has {optim_wrapper!r}')
+    cfg.optim_wrapper.type = 'AmpOptimWrapper'
+    cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+
+
+def enable_visualization(cfg: Config, show_dir: str) -> None:
+    """Draw test predictions into ``show_dir`` through the scope's visualization hook."""
+    hooks = cfg.get('default_hooks') or {}
+    if 'visualization' not in hooks:
+        raise LaunchError('--show-dir needs a `visualization` hook in default_hooks, '
+                          'which this config does not define')
+    hook = hooks['visualization']
+    scope = get_scope(cfg)
+    if scope == 'mmdet':
+        hook.update(draw=True, test_out_dir=osp.abspath(show_dir))
+    elif scope == 'mmseg':
+        hook.update(draw=True, interval=1)
+        cfg.visualizer['save_dir'] = show_dir
+    else:
+        hook.update(enable=True, out_dir=osp.abspath(show_dir))
+
+
+def _datasets(cfg: Config) -> Iterator[Tuple[str, ConfigDict]]:
+    """(dataloader name, leaf dataset config) for every dataloader the config defines."""
+    for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        loader = cfg.get(name)
+        if not loader or not loader.get('dataset'):
+            continue
+        stack = [loader.dataset]
+        while stack:
+            ds = stack.pop()
+            if isinstance(ds, (list, tuple)):
+                stack.extend(ds)
+            elif 'datasets' in ds:  # ConcatDataset
+                stack.extend(ds.datasets)
+            elif 'dataset' in ds:  # RepeatDataset, ClassBalancedDataset, ...
+                stack.append(ds.dataset)
+            else:
+                yield name, ds
+
+
+def _dataset_paths(ds: ConfigDict) -> List[str]:
+    root = ds.get('data_root') or ''
+    paths = [root] if root else []
+    ann_file = ds.get('ann_file')
+    if ann_file:
+        paths.append(ann_file if osp.isabs(ann_file) else osp.join(root, ann_file))
+    prefix = ds.get('data_prefix')
+    prefixes = prefix.values() if isinstance(prefix, dict) else [prefix] if prefix else []
+    for p in prefixes:
+        if isinstance(p, str) and p and '://' not in p:
+            paths.append(p if osp.isabs(p) else osp.join(root, p))
+    return paths
+
+
+def check_datasets(cfg: Config, which: Tuple[str, ...]) -> None:
+    """Fail early, with the config's ``data_hint``, when a dataset path does not exist.
+
+    Args:
+        which: dataloader names to check, e.g. ``('train_dataloader', 'val_dataloader')``.
+    """
+    for name, ds in _datasets(cfg):
+        if name not in which:
+            continue
+        for path in _dataset_paths(ds):
+            if '://' in path or osp.exists(path):
+                continue
+            hint = cfg.get('data_hint')
+            msg = f'dataset path not found: {path} (used by {name}, type={ds.get("type")})'
+            if hint:
+                msg += f'\n{hint}'
+            raise LaunchError(msg)

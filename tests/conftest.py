@@ -1,0 +1,34 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        'markers', 'slow: end-to-end test (training subprocesses); deselect with -m "not slow"')
+
+
+def run_python(args, env=None, cwd=REPO, timeout=900, check=False):
+    """Run ``python ARGS`` in a subprocess of this interpreter; returns CompletedProcess."""
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    proc = subprocess.run([sys.executable, *args], cwd=cwd, env=full_env, capture_output=True,
+                          text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f'python {" ".join(map(str, args))} failed ({proc.returncode}):\n'
+                             f'--- stdout\n{proc.stdout[-4000:]}\n--- stderr\n{proc.stderr[-6000:]}')
+    return proc
+
+
+@pytest.fixture(scope='session')
+def demo_data(tmp_path_factory) -> Path:
+    """A small demo dataset (all three formats) shared by the tests of one session."""
+    out = tmp_path_factory.mktemp('demo_data')
+    run_python(['tools/make_demo_data.py', '--out', str(out), '--num-train', '12',
+                '--num-val', '4', '--size', '128', '--seed', '1'], check=True)
+    return out

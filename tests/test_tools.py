@@ -1,0 +1,143 @@
+"""tools/train.py and tools/test.py on the demo configs of all three toolboxes: train, save a
+checkpoint, resume, and test from the checkpoint with torch's safe loading; clear errors."""
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import REPO, run_python
+
+# config, options that shrink the run, options of the resumed run, expected metric
+CASES = {
+    'det': ('configs/demo/cascade_mask_rcnn_demo.py',
+            ['train_cfg.max_iters=2', 'train_cfg.val_interval=100',
+             'default_hooks.checkpoint.interval=2', 'train_dataloader.batch_size=2',
+             'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
+             'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False',
+             'test_dataloader.num_workers=0', 'test_dataloader.persistent_workers=False'],
+            ['train_cfg.max_iters=4'], 'iter_{}.pth', 'coco/bbox_mAP'),
+    'seg': ('configs/demo/upernet_demo.py',
+            ['train_cfg.max_iters=2', 'train_cfg.val_interval=100',
+             'default_hooks.checkpoint.interval=2', 'train_dataloader.batch_size=2',
+             'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
+             'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False',
+             'test_dataloader.num_workers=0', 'test_dataloader.persistent_workers=False'],
+            ['train_cfg.max_iters=4'], 'iter_{}.pth', 'mIoU'),
+    'cls': ('configs/demo/resnet_cls_demo.py',
+            ['train_cfg.max_epochs=2', 'train_cfg.val_interval=100',
+             'train_dataloader.batch_size=8',
+             'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
+             'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False',
+             'test_dataloader.num_workers=0', 'test_dataloader.persistent_workers=False'],
+            ['train_cfg.max_epochs=3'], 'epoch_{}.pth', 'accuracy/top1'),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('task', sorted(CASES))
+def test_train_resume_test_round_trip(task, demo_data, tmp_path):
+    config, shrink, longer, ckpt_name, metric = CASES[task]
+    env = {'MMVITPLUG_DEMO_DATA': str(demo_data)}
+    work = tmp_path / 'work'
+
+    run_python(['tools/train.py', config, '--work-dir', str(work), '--cfg-options', *shrink],
+               env=env, check=True)
+    first = work / ckpt_name.format(2)
+    assert first.is_file()
+
+    # Resume from the latest checkpoint in the work dir and train further.
+    proc = run_python(['tools/train.py', config, '--work-dir', str(work), '--resume',
+                       '--cfg-options', *shrink, *longer], env=env, check=True)
+    assert 'resumed' in (proc.stdout + proc.stderr).lower()
+    second = work / ckpt_name.format(3 if task == 'cls' else 4)
+    assert second.is_file()
+
+    # Runner checkpoints load with torch's safe loading once mmvitplug is imported.
+    import mmvitplug  # noqa: F401
+    ckpt = torch.load(second, map_location='cpu', weights_only=True)
+    progress_key, expected = ('epoch', 3) if task == 'cls' else ('iter', 4)
+    assert ckpt['meta'][progress_key] == expected
+    assert 'message_hub' in ckpt and 'optimizer' in ckpt
+
+    test_dir = tmp_path / 'test'
+    run_python(['tools/test.py', config, str(second), '--work-dir', str(test_dir),
+                '--out', str(tmp_path / 'pred.pkl'), '--cfg-options', *shrink],
+               env=env, check=True)
+    metrics = json.loads((test_dir / 'test_metrics.json').read_text())
+    assert metric in metrics, metrics
+    assert (tmp_path / 'pred.pkl').is_file()
+
+
+def test_safe_loading_needs_the_allow_list(tmp_path):
+    """Without mmvitplug, safe loading rejects mmengine's types; with it, they load."""
+    path = tmp_path / 'ckpt.pth'
+    run_python(['-c', 'import numpy as np, torch; from mmengine.logging import HistoryBuffer; '
+                'b = HistoryBuffer(); b.update(1.5); '
+                f'torch.save(dict(hub=b, best=np.float64(0.5), n=np.int64(3)), r"{path}")'],
+               check=True)
+    plain = run_python(['-c', f'import torch; torch.load(r"{path}", weights_only=True)'])
+    assert plain.returncode != 0 and 'weights_only' in plain.stderr
+    ok = run_python(['-c', 'import torch, mmvitplug; '
+                     f'c = torch.load(r"{path}", weights_only=True); '
+                     'print(c["hub"].current(), float(c["best"]), int(c["n"]))'], check=True)
+    assert ok.stdout.split()[-3:] == ['1.5', '0.5', '3']
+
+
+@pytest.mark.parametrize('target', ['HistoryBuffer, "update"', 'np.ndarray, "tofile"'])
+def test_safe_loading_still_refuses_other_getattr(target, tmp_path):
+    """The getattr stand-in resolves HistoryBuffer statistics only, nothing else."""
+    path = tmp_path / 'evil.pth'
+    run_python(['-c', 'import numpy as np, torch; from mmengine.logging import HistoryBuffer\n'
+                'class P:\n'
+                f'    def __reduce__(self): return (getattr, ({target}))\n'
+                f'torch.save(dict(x=P()), r"{path}")'], check=True)
+    proc = run_python(['-c', f'import torch, mmvitplug; torch.load(r"{path}", weights_only=True)'])
+    assert proc.returncode != 0 and 'UnpicklingError' in proc.stderr
+
+
+@pytest.mark.parametrize('tool', ['train', 'test'])
+def test_missing_config_is_a_clear_error(tool):
+    args = [f'tools/{tool}.py', 'configs/demo/no_such_config.py']
+    if tool == 'test':
+        args.append('x.pth')
+    proc = run_python(args)
+    assert proc.returncode == 2
+    assert 'config file not found: configs/demo/no_such_config.py' in proc.stderr
+    assert 'Traceback' not in proc.stderr
+
+
+def test_unknown_scope_is_a_clear_error(tmp_path):
+    cfg = tmp_path / 'bad_scope.py'
+    cfg.write_text("default_scope = 'mmfoo'\nmodel = dict(type='X')\n")
+    proc = run_python(['tools/train.py', str(cfg)])
+    assert proc.returncode == 2
+    assert "default_scope='mmfoo'" in proc.stderr and "'mmdet'" in proc.stderr
+    assert 'Traceback' not in proc.stderr
+
+
+@pytest.mark.parametrize('config', [
+    'configs/demo/cascade_mask_rcnn_demo.py', 'configs/demo/upernet_demo.py',
+    'configs/demo/resnet_cls_demo.py'
+])
+def test_missing_demo_data_names_the_command(config, tmp_path):
+    missing = tmp_path / 'nowhere'
+    proc = run_python(['tools/train.py', config, '--work-dir', str(tmp_path / 'w')],
+                      env={'MMVITPLUG_DEMO_DATA': str(missing)})
+    assert proc.returncode == 2
+    assert f'dataset path not found: {missing}' in proc.stderr
+    assert 'python tools/make_demo_data.py' in proc.stderr
+    assert 'Traceback' not in proc.stderr
+
+
+def test_missing_checkpoint_is_a_clear_error(demo_data):
+    proc = run_python(['tools/test.py', 'configs/demo/upernet_demo.py', 'missing.pth'],
+                      env={'MMVITPLUG_DEMO_DATA': str(demo_data)})
+    assert proc.returncode == 2 and 'checkpoint not found: missing.pth' in proc.stderr
+
+
+def test_dist_train_usage():
+    import subprocess
+    proc = subprocess.run(['bash', str(REPO / 'tools/dist_train.sh')], capture_output=True,
+                          text=True)
+    assert proc.returncode == 2 and 'usage' in proc.stderr

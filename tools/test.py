@@ -1,0 +1,77 @@
+#!/usr/bin/env python
+"""Evaluate a checkpoint of any mmvitplug config (detection, segmentation or classification).
+
+The config's ``default_scope`` picks the toolbox, as in ``tools/train.py``. Checkpoints load with
+torch's safe loading (``weights_only=True``); mmengine's own types are allow-listed by
+``mmvitplug``::
+
+    python tools/test.py configs/demo/cascade_mask_rcnn_demo.py work_dirs/demo/det/iter_600.pth
+    python tools/test.py CONFIG CHECKPOINT --show-dir vis --out predictions.pkl
+
+The metrics are printed and written to ``<work dir>/test_metrics.json``.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import sys
+
+from mmengine.config import DictAction
+
+from mmvitplug.utils.launch import (LaunchError, apply_launch_args, build_runner,
+                                    check_datasets, enable_visualization, load_config)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Test (evaluate) a checkpoint')
+    parser.add_argument('config', help='config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='folder for logs and test_metrics.json '
+                        '(default: work_dirs/<config name>)')
+    parser.add_argument('--out', help='dump the raw predictions to this pickle file')
+    parser.add_argument('--show-dir', help='draw the predictions into this folder')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override config settings, e.g. test_dataloader.batch_size=1')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        cfg = load_config(args.config, args.cfg_options)
+        if not osp.isfile(args.checkpoint):
+            raise LaunchError(f'checkpoint not found: {args.checkpoint}')
+        apply_launch_args(cfg, args.config, args.work_dir, args.launcher)
+        cfg.load_from = args.checkpoint
+        cfg.resume = False
+        if args.show_dir:
+            enable_visualization(cfg, args.show_dir)
+        if args.out and not args.out.endswith(('.pkl', '.pickle')):
+            raise LaunchError('--out must name a .pkl or .pickle file')
+        check_datasets(cfg, ('test_dataloader', ))
+    except LaunchError as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 2
+    runner = build_runner(cfg)
+    if args.out:
+        from mmengine.evaluator import DumpResults
+        runner.test_evaluator.metrics.append(DumpResults(out_file_path=args.out))
+    metrics = runner.test()
+    metrics = {k: (v.item() if hasattr(v, 'item') else v) for k, v in metrics.items()}
+    if runner.rank == 0:
+        path = osp.join(cfg.work_dir, 'test_metrics.json')
+        with open(path, 'w') as f:
+            json.dump(metrics, f, indent=2)
+        print(f'test metrics written to {path}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
