@@ -136,6 +136,15 @@ def test_missing_checkpoint_is_a_clear_error(demo_data):
     assert proc.returncode == 2 and 'checkpoint not found: missing.pth' in proc.stderr
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason='checks the CPU-only error')
+def test_distributed_launch_without_gpus_is_a_clear_error(demo_data, tmp_path):
+    proc = run_python(['tools/train.py', 'configs/demo/resnet_cls_demo.py', '--launcher',
+                       'pytorch', '--work-dir', str(tmp_path)],
+                      env={'MMVITPLUG_DEMO_DATA': str(demo_data)})
+    assert proc.returncode == 2 and 'needs CUDA GPUs' in proc.stderr
+    assert 'Traceback' not in proc.stderr
+
+
 def test_dist_train_usage():
     import subprocess
     proc = subprocess.run(['bash', str(REPO / 'tools/dist_train.sh')], capture_output=True,

@@ -23,7 +23,8 @@ OpenMMLab toolboxes:
 Scenes: a smooth colour gradient with noise, clutter (lines, small blobs, speckles) and 2-6
 objects of the classes below, each filled with a random colour modulated by a random texture
 (stripes, checkers or noise), of varied size, possibly overlapping (later objects occlude earlier
-ones; annotations describe the visible part). Colours carry no class information: only shape does.
+ones; annotations describe the visible part). Each class has its own hue band (as real object
+classes have typical appearances) and its shape; textures and clutter colours are random.
 
 The output depends only on ``--seed`` and the counts (numpy's PCG64 generator; OpenCV draws and
 encodes), so two runs write identical files.
@@ -53,10 +54,18 @@ LABEL_BACKGROUND = 1
 # Visible area below which an occluded object is dropped from the annotations (pixels).
 MIN_VISIBLE_AREA = 64
 CROP_SIZE = 64
+# Hue (OpenCV scale, 0-180) around which each class's colours are drawn: red, blue, orange, green.
+CLASS_HUES = (0, 110, 20, 60)
 
 
 def _rand_color(rng: np.random.Generator) -> np.ndarray:
     return rng.uniform(20, 235, size=3)
+
+
+def _class_color(rng: np.random.Generator, cls_idx: int) -> np.ndarray:
+    hue = (CLASS_HUES[cls_idx] + rng.normal(0, 6)) % 180
+    hsv = np.array([[[hue, rng.uniform(120, 255), rng.uniform(110, 255)]]], np.float32)
+    return cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2BGR)[0, 0].astype(np.float64)
 
 
 def _texture(rng: np.random.Generator, size: int) -> np.ndarray:
@@ -134,8 +143,9 @@ def _clutter(rng: np.random.Generator, img: np.ndarray, other: np.ndarray) -> No
         other |= layer.astype(bool)
 
 
-def _paint(rng: np.random.Generator, img: np.ndarray, mask: np.ndarray, texture: bool) -> None:
-    color = _rand_color(rng)
+def _paint(rng: np.random.Generator, img: np.ndarray, mask: np.ndarray, texture: bool,
+           color=None) -> None:
+    color = _rand_color(rng) if color is None else color
     if texture:
         tex = _texture(rng, img.shape[0])[mask]
         strength = rng.uniform(0.2, 0.5)
@@ -166,7 +176,7 @@ def render_scene(rng: np.random.Generator, size: int) -> Tuple[np.ndarray, np.nd
             # Overlaps are allowed, but no object may hide more than half of another.
             if (mask & occupied).sum() <= 0.5 * min(mask.sum(), max(occupied.sum(), 1)):
                 break
-        _paint(rng, img, mask, texture=True)
+        _paint(rng, img, mask, texture=True, color=_class_color(rng, cls_idx))
         for obj in objects:
             obj['mask'] &= ~mask
         occupied |= mask

@@ -131,8 +131,8 @@ else
         say "  build log: $LOG_DIR/mmcv-build.log"
         # Heartbeat so long builds show progress.
         ( while sleep 60; do
-              n=$(grep -c -E '^\[[0-9]+/[0-9]+\]' "$LOG_DIR/mmcv-build.log" 2>/dev/null || true)
-              last=$(grep -o -E '^\[[0-9]+/[0-9]+\]' "$LOG_DIR/mmcv-build.log" 2>/dev/null | tail -n 1 || true)
+              last=$(grep -o -E '^\s*\[[0-9]+/[0-9]+\]' "$LOG_DIR/mmcv-build.log" 2>/dev/null \
+                     | tail -n 1 | tr -d ' ' || true)
               say "  ... still building mmcv (compile step ${last:-?})"
           done ) &
         HEARTBEAT=$!

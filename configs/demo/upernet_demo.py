@@ -1,7 +1,7 @@
 # UPerNet on the built-in demo dataset, sized to train in minutes on a CPU.
 #   python tools/make_demo_data.py
 #   python tools/train.py configs/demo/upernet_demo.py
-# The backbone is a placeholder (mmseg's ResNet-18-V1c at a quarter of its width, trained from
+# The backbone is a placeholder (mmseg's ResNet-18-V1c at half its width, trained from
 # scratch) until mmvitplug's own backbones replace it.
 _base_ = ['../_base_/datasets/demo_ade.py', '../_base_/runtime/mmseg.py']
 
@@ -20,8 +20,8 @@ model = dict(
     backbone=dict(
         type='ResNetV1c',
         depth=18,
-        stem_channels=16,
-        base_channels=16,
+        stem_channels=32,
+        base_channels=32,
         num_stages=4,
         out_indices=(0, 1, 2, 3),
         dilations=(1, 1, 1, 1),
@@ -32,18 +32,19 @@ model = dict(
         contract_dilation=True),
     decode_head=dict(
         type='UPerHead',
-        in_channels=[16, 32, 64, 128],
+        in_channels=[32, 64, 128, 256],
         in_index=[0, 1, 2, 3],
         pool_scales=(1, 2, 3, 6),
-        channels=64,
+        channels=48,
         dropout_ratio=0.1,
         num_classes=num_classes,
         norm_cfg=norm_cfg,
         align_corners=False,
-        loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)),
+        loss_decode=dict(
+            type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0, avg_non_ignore=True)),
     auxiliary_head=dict(
         type='FCNHead',
-        in_channels=64,
+        in_channels=128,
         in_index=2,
         channels=32,
         num_convs=1,
@@ -52,7 +53,8 @@ model = dict(
         num_classes=num_classes,
         norm_cfg=norm_cfg,
         align_corners=False,
-        loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=0.4)),
+        loss_decode=dict(
+            type='CrossEntropyLoss', use_sigmoid=False, loss_weight=0.4, avg_non_ignore=True)),
     train_cfg=dict(),
     test_cfg=dict(mode='whole'))
 

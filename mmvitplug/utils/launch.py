@@ -75,6 +75,12 @@ def apply_launch_args(cfg: Config, config_path: str, work_dir: Optional[str],
         cfg.work_dir = work_dir
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
+    if launcher != 'none':
+        import torch
+        if not torch.cuda.is_available():
+            # mmengine 0.10 binds every launched process to a GPU (torch.cuda.set_device).
+            raise LaunchError(f'--launcher {launcher} needs CUDA GPUs (mmengine binds each '
+                              'process to one); none is available here: use --launcher none')
     cfg.launcher = launcher
 
 
