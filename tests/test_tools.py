@@ -1,7 +1,9 @@
 """tools/train.py and tools/test.py on the demo configs of all three toolboxes: train, save a
 checkpoint, resume, and test from the checkpoint with torch's safe loading; clear errors."""
 import json
-from pathlib import Path
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -136,17 +138,30 @@ def test_missing_checkpoint_is_a_clear_error(demo_data):
     assert proc.returncode == 2 and 'checkpoint not found: missing.pth' in proc.stderr
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason='checks the CPU-only error')
-def test_distributed_launch_without_gpus_is_a_clear_error(demo_data, tmp_path):
-    proc = run_python(['tools/train.py', 'configs/demo/resnet_cls_demo.py', '--launcher',
-                       'pytorch', '--work-dir', str(tmp_path)],
+@pytest.mark.skipif(torch.cuda.is_available(), reason='checks the CPU-only errors')
+@pytest.mark.parametrize('flags,message', [(['--launcher', 'pytorch'], 'needs CUDA GPUs'),
+                                           (['--amp'], '--amp needs a CUDA GPU')])
+def test_gpu_only_options_without_gpus_are_clear_errors(flags, message, demo_data, tmp_path):
+    proc = run_python(['tools/train.py', 'configs/demo/resnet_cls_demo.py', *flags,
+                       '--work-dir', str(tmp_path)],
                       env={'MMVITPLUG_DEMO_DATA': str(demo_data)})
-    assert proc.returncode == 2 and 'needs CUDA GPUs' in proc.stderr
+    assert proc.returncode == 2 and message in proc.stderr
     assert 'Traceback' not in proc.stderr
 
 
-def test_dist_train_usage():
-    import subprocess
-    proc = subprocess.run(['bash', str(REPO / 'tools/dist_train.sh')], capture_output=True,
-                          text=True)
+@pytest.mark.parametrize('script', ['dist_train.sh', 'dist_test.sh'])
+def test_dist_scripts_usage(script):
+    proc = subprocess.run(['bash', str(REPO / 'tools' / script)], capture_output=True, text=True)
     assert proc.returncode == 2 and 'usage' in proc.stderr
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='checks the CPU-only path')
+def test_dist_train_launches_train_py_through_torchrun(demo_data, tmp_path):
+    """torchrun starts tools/train.py with --launcher pytorch (which then needs GPUs)."""
+    env = dict(os.environ, PYTHON=sys.executable, MMVITPLUG_DEMO_DATA=str(demo_data),
+               PORT='29531')
+    proc = subprocess.run(['bash', 'tools/dist_train.sh', 'configs/demo/resnet_cls_demo.py', '1',
+                           '--work-dir', str(tmp_path)], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    assert '--launcher pytorch needs CUDA GPUs' in proc.stdout + proc.stderr

@@ -12,14 +12,12 @@ The metrics are printed and written to ``<work dir>/test_metrics.json``.
 """
 import argparse
 import json
-import os
 import os.path as osp
 import sys
 
-from mmengine.config import DictAction
-
-from mmvitplug.utils.launch import (LaunchError, apply_launch_args, build_runner,
-                                    check_datasets, enable_visualization, load_config)
+from mmvitplug.utils.launch import (LaunchError, add_common_arguments, apply_launch_args,
+                                    build_runner, check_datasets, enable_visualization,
+                                    export_local_rank, load_config)
 
 
 def parse_args(argv=None):
@@ -30,15 +28,9 @@ def parse_args(argv=None):
                         '(default: work_dirs/<config name>)')
     parser.add_argument('--out', help='dump the raw predictions to this pickle file')
     parser.add_argument('--show-dir', help='draw the predictions into this folder')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override config settings, e.g. test_dataloader.batch_size=1')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    add_common_arguments(parser, example='test_dataloader.batch_size=1')
     args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    export_local_rank(args)
     return args
 
 

@@ -15,10 +15,9 @@ import argparse
 import os
 import sys
 
-from mmengine.config import DictAction
-
-from mmvitplug.utils.launch import (LaunchError, apply_launch_args, build_runner,
-                                    check_datasets, enable_amp, load_config)
+from mmvitplug.utils.launch import (LaunchError, add_common_arguments, apply_launch_args,
+                                    build_runner, check_datasets, enable_amp,
+                                    export_local_rank, load_config)
 
 
 def parse_args(argv=None):
@@ -34,16 +33,9 @@ def parse_args(argv=None):
     parser.add_argument(
         '--auto-scale-lr', action='store_true',
         help='scale the learning rate by the actual batch size (needs auto_scale_lr in config)')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override config settings, e.g. train_cfg.max_iters=100 '
-        'optim_wrapper.optimizer.lr=1e-4')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    add_common_arguments(parser, example='train_cfg.max_iters=100 optim_wrapper.optimizer.lr=1e-4')
     args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    export_local_rank(args)
     return args
 
 

@@ -5,15 +5,17 @@ The tools serve every config of the project whatever its task: the config's ``de
 runner. Problems a user can fix (missing config, unknown scope, missing dataset) raise
 :class:`LaunchError` with a message that says what to do; the tools print it without a traceback.
 """
+import argparse
+import os
 import os.path as osp
 from importlib import import_module
 from importlib.util import find_spec
 from typing import Iterator, List, Optional, Tuple
 
-from mmengine.config import Config, ConfigDict
+from mmengine.config import Config, ConfigDict, DictAction
 
 __all__ = [
-    'LaunchError', 'SCOPES', 'load_config', 'get_scope', 'build_runner', 'check_datasets',
+    'LaunchError', 'SCOPES', 'add_common_arguments', 'export_local_rank', 'load_config', 'get_scope', 'build_runner', 'check_datasets',
     'apply_launch_args', 'enable_amp', 'enable_visualization'
 ]
 
@@ -27,6 +29,21 @@ SCOPES = {
 
 class LaunchError(Exception):
     """An error the user can fix; the tools print its message and exit with status 2."""
+
+
+def add_common_arguments(parser: argparse.ArgumentParser, example: str) -> None:
+    """``--cfg-options``, ``--launcher`` and ``--local-rank``, shared by the tools."""
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help=f'override config settings, e.g. {example}')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def export_local_rank(args: argparse.Namespace) -> None:
+    """torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK itself."""
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
 
 
 def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
@@ -86,6 +103,10 @@ def apply_launch_args(cfg: Config, config_path: str, work_dir: Optional[str],
 
 def enable_amp(cfg: Config) -> None:
     """Switch the optimizer wrapper to mixed precision (``--amp``)."""
+    import torch
+    if not torch.cuda.is_available():
+        raise LaunchError('--amp needs a CUDA GPU: mmengine\'s AmpOptimWrapper refuses to train '
+                          'on CPU; train in float32 without --amp')
     optim_wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
     if optim_wrapper == 'AmpOptimWrapper':
         return
