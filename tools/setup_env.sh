@@ -27,6 +27,7 @@ EXTRA_PACKAGES=("numpy<2" "opencv-python<4.12" ftfy regex pytest matplotlib)
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${VENV:-$ROOT/.venv}"
+[[ "$VENV" == /* ]] || VENV="$PWD/$VENV"  # absolute: some checks run from another folder
 PYTHON="${PYTHON:-python3.11}"
 CACHE="${MMVITPLUG_CACHE:-$HOME/.cache/mmvitplug}"
 LOG_DIR="$VENV/setup-logs"
