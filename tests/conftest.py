@@ -8,6 +8,29 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
+def reference_dir(family: str) -> Path:
+    """``<repo>/../shared/reference/<family>`` (or ``$MMVITPLUG_REFERENCE/<family>``).
+
+    The reference data is test input produced with the authors' code. CI always has it, so under
+    ``CI=true`` a missing folder is a failure; elsewhere the tests that need it skip.
+    """
+    root = Path(os.environ.get('MMVITPLUG_REFERENCE', REPO.parent / 'shared' / 'reference'))
+    folder = root / family
+    if not folder.is_dir():
+        message = (f'reference data not found at {folder} (set MMVITPLUG_REFERENCE to the folder '
+                   'holding <family>/ reference cases)')
+        if os.environ.get('CI', '').lower() == 'true':
+            pytest.fail(message)
+        pytest.skip(message)
+    return folder
+
+
+def reference_cases(family: str):
+    """Sorted case files of a family (empty when the data is absent: tests then skip)."""
+    root = Path(os.environ.get('MMVITPLUG_REFERENCE', REPO.parent / 'shared' / 'reference'))
+    return sorted((root / family).glob('*.pt'))
+
+
 def pytest_configure(config):
     config.addinivalue_line(
         'markers', 'slow: end-to-end test (training subprocesses); deselect with -m "not slow"')

@@ -1,3 +1,4 @@
 """Registered backbones, one family per module (FasterViT, BiFormer, LITv2)."""
+from .litv2 import LITv2
 
-__all__: list = []
+__all__ = ['LITv2']

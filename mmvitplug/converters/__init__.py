@@ -1,0 +1,128 @@
+"""Official checkpoints -> mmvitplug / mmpretrain keys, one module per family.
+
+``official_to_mmpretrain(family, state_dict)`` returns the keys of an mmpretrain
+``ImageClassifier`` (``backbone.*``, ``head.fc.*``) built from
+``official_classifier_cfg(family, official_config)``; det/seg configs load the same file with
+``init_cfg=dict(type='Pretrained', checkpoint=..., prefix='backbone.')``.
+"""
+import pickle
+from typing import Dict, Optional
+
+import torch
+
+from . import litv2
+
+_FAMILIES = {'litv2': litv2}
+
+__all__ = [
+    'official_to_mmpretrain', 'official_classifier_cfg', 'load_official_checkpoint',
+    'convert_checkpoint', 'ConversionError', 'FAMILIES'
+]
+FAMILIES = tuple(_FAMILIES)
+
+
+def _family(family: str):
+    try:
+        return _FAMILIES[family]
+    except KeyError:
+        raise ValueError(f'unknown family {family!r}; converters exist for '
+                         f'{sorted(_FAMILIES)}') from None
+
+
+def official_to_mmpretrain(family: str,
+                           official_state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """Rename an official state_dict to mmpretrain ``ImageClassifier`` keys."""
+    return _family(family).official_to_mmpretrain(official_state_dict)
+
+
+def official_classifier_cfg(family: str, official_config: dict) -> dict:
+    """mmpretrain ``ImageClassifier`` config equivalent to the official model's kwargs."""
+    return _family(family).official_classifier_cfg(official_config)
+
+
+class ConversionError(Exception):
+    """A checkpoint that cannot be converted; the message says why (tools print it)."""
+
+
+def load_official_checkpoint(path: str, trust_source: bool = False) -> Dict[str, torch.Tensor]:
+    """The weights of an official checkpoint file (under ``model``, ``state_dict`` or bare).
+
+    Loads with ``weights_only=True``; released files that also pickle training objects need
+    ``trust_source=True`` (full unpickling: only for files from a trusted source).
+    """
+    try:
+        ckpt = torch.load(path, map_location='cpu', weights_only=not trust_source)
+    except pickle.UnpicklingError as err:
+        raise ConversionError(
+            f'{path} holds objects that safe loading refuses ({str(err).splitlines()[-1][:200]}); '
+            'if the file comes from a trusted source (the authors\' release), pass '
+            '--trust-source to unpickle it fully') from None
+    for key in ('model', 'state_dict'):
+        if isinstance(ckpt, dict) and isinstance(ckpt.get(key), dict):
+            ckpt = ckpt[key]
+            break
+    if not ckpt or not all(isinstance(v, torch.Tensor) for v in ckpt.values()):
+        raise ConversionError(f'{path} holds no state_dict (looked under model, state_dict and '
+                              'the top level)')
+    if all(k.startswith('module.') for k in ckpt):
+        ckpt = {k[len('module.'):]: v for k, v in ckpt.items()}
+    return ckpt
+
+
+def convert_checkpoint(family: str, src: str, dst: str, official_config: Optional[dict] = None,
+                       trust_source: bool = False) -> dict:
+    """Convert an official checkpoint file into an mmvitplug one and verify it loads strictly.
+
+    The output holds ``state_dict`` (mmpretrain ``ImageClassifier`` keys: ``backbone.*``,
+    ``head.fc.*``) and ``meta``, and loads under ``torch.load(..., weights_only=True)``.
+    Without ``official_config`` the released variant is recognised from the key layout.
+
+    Returns:
+        The ``meta`` dict written (family, source, official config, mmvitplug arch if known).
+
+    Raises:
+        ConversionError: unreadable file, unknown layout, or keys/shapes that do not match the
+            architecture (the message lists missing, unexpected and mis-shaped keys).
+    """
+    from mmvitplug.version import __version__
+
+    module = _family(family)
+    official = load_official_checkpoint(src, trust_source)
+    arch = None
+    if official_config is None:
+        try:
+            inferred = module.infer_config(official)
+        except (KeyError, ValueError) as err:
+            raise ConversionError(str(err)) from None
+        arch, official_config = inferred['arch'], inferred['config']
+    converted = module.official_to_mmpretrain(official)
+    cfg = module.official_classifier_cfg(official_config)
+    _check_loads_strictly(cfg, converted)
+    meta = dict(family=family, source=str(src), official_config=official_config, arch=arch,
+                mmvitplug_version=__version__)
+    torch.save(dict(state_dict=converted, meta=meta), dst)
+    return meta
+
+
+def _check_loads_strictly(classifier_cfg: dict, converted: Dict[str, torch.Tensor]) -> None:
+    """Load the backbone part into the backbone the config describes; check the head shapes."""
+    from mmvitplug.registry import MODELS
+
+    backbone_cfg = dict(classifier_cfg['backbone'])
+    backbone = MODELS.build(backbone_cfg)
+    expected = {f'backbone.{k}': v.shape for k, v in backbone.state_dict().items()}
+    head = classifier_cfg['head']
+    expected['head.fc.weight'] = torch.Size([head['num_classes'], head['in_channels']])
+    expected['head.fc.bias'] = torch.Size([head['num_classes']])
+    missing = sorted(set(expected) - set(converted))
+    unexpected = sorted(set(converted) - set(expected))
+    mismatched = sorted(f'{k}: checkpoint {tuple(converted[k].shape)}, model {tuple(s)}'
+                        for k, s in expected.items() if k in converted and converted[k].shape != s)
+    if missing or unexpected or mismatched:
+        lines = ['the checkpoint does not match the architecture:']
+        for title, keys in (('missing', missing), ('unexpected', unexpected),
+                            ('shape mismatch', mismatched)):
+            if keys:
+                lines.append(f'  {title} ({len(keys)}): ' + ', '.join(keys[:20]) +
+                             (' ...' if len(keys) > 20 else ''))
+        raise ConversionError('\n'.join(lines))

@@ -1,0 +1,20 @@
+#!/usr/bin/env python
+"""Convert an official LITv2 checkpoint (weights under ``model``) into an mmvitplug checkpoint.
+
+    python tools/model_converters/litv2_to_mmvitplug.py litv2_s.pth checkpoints/litv2_s_mmvitplug.pth
+
+The output holds ``state_dict`` with mmpretrain ``ImageClassifier`` keys (``backbone.*``,
+``head.fc.*``) and ``meta``, loads under ``torch.load(weights_only=True)``, and is checked to load
+strictly into the architecture before it is written. Released variants (S/M/B) are recognised
+from the keys; for another architecture pass the official constructor kwargs with ``--config``.
+Use it from det/seg configs with
+``init_cfg=dict(type='Pretrained', checkpoint=DST, prefix='backbone.')``.
+"""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _convert import main  # noqa: E402
+
+if __name__ == '__main__':
+    sys.exit(main('litv2', __doc__))
