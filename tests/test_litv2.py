@@ -204,6 +204,17 @@ def test_bad_input_is_a_clear_error(tiny, bad, message):
         tiny(bad)
 
 
+def test_init_weights_follows_the_authors_scheme():
+    model = LITv2(arch=TINY)
+    model.init_weights()
+    fc1 = model.stages[0].blocks[0].ffn.fc1
+    assert 0.015 < fc1.weight.std() < 0.025
+    assert not fc1.bias.any()
+    merge = model.stages[0].downsample
+    assert not merge.conv_offset.weight.any() and not merge.conv_offset.bias.any()
+    assert merge.weight.std() > 0
+
+
 def test_bad_arguments_are_clear_errors():
     with pytest.raises(ValueError, match='unknown LITv2 arch'):
         LITv2('xl')

@@ -202,6 +202,28 @@ class LITv2(BaseModule):
                 outs.append(norm(feat).permute(0, 3, 1, 2))
         return tuple(outs)
 
+    def init_weights(self) -> None:
+        """Pretrained weights through ``init_cfg``; otherwise the authors' scheme: truncated
+        normal (std 0.02) linear weights, fan-out normal convolutions, zero biases, and zero
+        offset convolutions in token merging (each starts as a plain 2x2 conv)."""
+        if self.init_cfg is not None:
+            super().init_weights()
+            return
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.trunc_normal_(module.weight, std=0.02)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.Conv2d):
+                fan_out = module.kernel_size[0] * module.kernel_size[1] * module.out_channels
+                nn.init.normal_(module.weight, 0, (2.0 / (fan_out // module.groups))**0.5)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+        # After the loop, which also visits the merging layers' offset convolutions.
+        for module in self.modules():
+            if isinstance(module, DeformableTokenMerging):
+                module.reset_parameters()
+
     # ------------------------------------------------------------------ training utilities
     def _freeze_stages(self) -> None:
         if self.frozen_stages < 0:
