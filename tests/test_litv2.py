@@ -1,5 +1,6 @@
 """LITv2: equality with the authors' model (reference cases), converters, any input size,
 training utilities and input checks."""
+import ast
 import math
 
 import pytest
@@ -57,7 +58,7 @@ def _keys_listing(variant: str):
     listing = {}
     for line in lines:
         key, shape, dtype = line.split('\t')
-        listing[key] = torch.zeros(eval(shape), dtype=getattr(torch, dtype))
+        listing[key] = torch.zeros(ast.literal_eval(shape), dtype=getattr(torch, dtype))
     return listing
 
 
@@ -294,6 +295,12 @@ def test_converter_tool_infers_released_variants(tmp_path):
     proc = run_python(['tools/model_converters/litv2_to_mmvitplug.py', str(src), str(dst)],
                       check=True)
     assert "arch 's'" in proc.stdout and dst.is_file()
+
+
+def test_unsupported_official_options_are_refused():
+    config = dict(embed_dim=32, depths=[1, 1, 2, 1], num_heads=[1, 2, 4, 8], ape=True)
+    with pytest.raises(ValueError, match='ape=False'):
+        official_classifier_cfg('litv2', config)
 
 
 def test_unknown_family_is_a_clear_error():

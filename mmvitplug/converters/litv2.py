@@ -40,17 +40,14 @@ def official_to_mmpretrain(state_dict: Dict[str, torch.Tensor]) -> Dict[str, tor
 
 def official_classifier_cfg(config: dict) -> dict:
     """ImageClassifier config equal to the official ``LITv2(**config)``."""
-    unsupported = {k: config[k] for k in ('ape', 'patch_norm') if k in config}
-    if unsupported.get('ape') or unsupported.get('patch_norm') is False:
-        raise ValueError(f'mmvitplug LITv2 does not implement {unsupported} '
-                         '(no released model uses them)')
-    if config.get('patch_size', 4) != 4:
-        raise ValueError('mmvitplug LITv2 uses patch_size 4 as every released model')
+    # Options of the official constructor that no released model changes.
+    for key, released in (('ape', False), ('patch_norm', True), ('patch_size', 4),
+                          ('qk_scale', None)):
+        if config.get(key, released) != released:
+            raise ValueError(f'mmvitplug LITv2 implements {key}={released!r} (as every released '
+                             f'model), got {config[key]!r}')
     embed = config['embed_dim']
     has_msa = config.get('has_msa', (0, 0, 1, 1))
-    qk_scale = config.get('qk_scale')
-    if qk_scale is not None:
-        raise ValueError('qk_scale other than None (head_dim ** -0.5) is not supported')
     backbone = dict(
         type='LITv2',
         arch=dict(

@@ -11,10 +11,8 @@ Use it from det/seg configs with
 ``init_cfg=dict(type='Pretrained', checkpoint=DST, prefix='backbone.')``.
 """
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _convert import main  # noqa: E402
+from mmvitplug.converters.cli import main
 
 if __name__ == '__main__':
     sys.exit(main('litv2', __doc__))

@@ -1,10 +1,10 @@
-"""Command line shared by the ``<family>_to_mmvitplug.py`` converters."""
+"""Command line shared by ``tools/model_converters/<family>_to_mmvitplug.py``."""
 import argparse
 import ast
 import os.path as osp
 import sys
 
-from mmvitplug.converters import ConversionError, convert_checkpoint
+from . import ConversionError, convert_checkpoint
 
 
 def main(family: str, doc: str, argv=None) -> int:
