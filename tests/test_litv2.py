@@ -223,6 +223,9 @@ def test_bad_arguments_are_clear_errors():
         LITv2(dict(embed_dims=32))
     with pytest.raises(ValueError, match='alpha'):
         LITv2(TINY, alpha=1.5)
+    with pytest.raises(ValueError, match='out_indices'):
+        LITv2(TINY, out_indices=(0, 4))
+    assert LITv2(TINY, out_indices=(-1, )).out_indices == (3, )
 
 
 @pytest.mark.parametrize('alpha', [0.0, 0.5, 1.0])

@@ -107,9 +107,9 @@ class LITv2(BaseModule):
             drop_path_rate = arch_cfg.get('drop_path_rate', 0.0)
         if len(local_ws) != 4:
             raise ValueError(f'local_ws needs one window size per stage, got {local_ws}')
+        if not out_indices or any(not -4 <= i < 4 for i in out_indices):
+            raise ValueError(f'out_indices must index the 4 stages, got {tuple(out_indices)}')
         out_indices = tuple(i % 4 for i in out_indices)
-        if not out_indices or any(not 0 <= i < 4 for i in out_indices):
-            raise ValueError(f'out_indices must index the 4 stages, got {out_indices}')
         self.embed_dims = dims
         self.in_channels = in_channels
         self.out_indices = out_indices
