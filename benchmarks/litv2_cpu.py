@@ -193,7 +193,8 @@ def render(result: dict) -> str:
                      f'{r["speedup_vs_swin_t"]:.2f}x | {mem} |')
     lines += [
         '', '## Attention layers (384 channels, 12 heads)', '',
-        '| feature map (BxHxW) | layer | latency (ms) | HiLo speed-up over it |', '|---|---|---|---|'
+        '| feature map (BxHxW) | layer | latency (ms) | HiLo speed-up over it |',
+        '|---|---|---|---|'
     ]
     for r in result['layers']:
         lines.append(f'| {r["batch"]}x{r["height"]}x{r["width"]} | {r["layer"]} | '

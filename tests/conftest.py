@@ -8,14 +8,17 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
+def _reference_root() -> Path:
+    return Path(os.environ.get('MMVITPLUG_REFERENCE', REPO.parent / 'shared' / 'reference'))
+
+
 def reference_dir(family: str) -> Path:
     """``<repo>/../shared/reference/<family>`` (or ``$MMVITPLUG_REFERENCE/<family>``).
 
     The reference data is test input produced with the authors' code. CI always has it, so under
     ``CI=true`` a missing folder is a failure; elsewhere the tests that need it skip.
     """
-    root = Path(os.environ.get('MMVITPLUG_REFERENCE', REPO.parent / 'shared' / 'reference'))
-    folder = root / family
+    folder = _reference_root() / family
     if not folder.is_dir():
         message = (f'reference data not found at {folder} (set MMVITPLUG_REFERENCE to the folder '
                    'holding <family>/ reference cases)')
@@ -27,8 +30,7 @@ def reference_dir(family: str) -> Path:
 
 def reference_cases(family: str):
     """Sorted case files of a family (empty when the data is absent: tests then skip)."""
-    root = Path(os.environ.get('MMVITPLUG_REFERENCE', REPO.parent / 'shared' / 'reference'))
-    return sorted((root / family).glob('*.pt'))
+    return sorted((_reference_root() / family).glob('*.pt'))
 
 
 def pytest_configure(config):
@@ -44,7 +46,8 @@ def run_python(args, env=None, cwd=REPO, timeout=900, check=False):
                           text=True, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f'python {" ".join(map(str, args))} failed ({proc.returncode}):\n'
-                             f'--- stdout\n{proc.stdout[-4000:]}\n--- stderr\n{proc.stderr[-6000:]}')
+                             f'--- stdout\n{proc.stdout[-4000:]}\n'
+                             f'--- stderr\n{proc.stderr[-6000:]}')
     return proc
 
 

@@ -140,7 +140,7 @@ def test_missing_checkpoint_is_a_clear_error(demo_data):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason='checks the CPU-only errors')
 @pytest.mark.parametrize('flags,message', [(['--launcher', 'pytorch'], 'needs CUDA GPUs'),
-                                           (['--amp'], '--amp needs a CUDA GPU')])
+                                           (['--amp'], '--amp needs CUDA GPUs')])
 def test_gpu_only_options_without_gpus_are_clear_errors(flags, message, demo_data, tmp_path):
     proc = run_python(['tools/train.py', 'configs/demo/resnet_cls_demo.py', *flags,
                        '--work-dir', str(tmp_path)],

@@ -16,9 +16,8 @@ _FAMILIES = {'litv2': litv2}
 
 __all__ = [
     'official_to_mmpretrain', 'official_classifier_cfg', 'load_official_checkpoint',
-    'convert_checkpoint', 'ConversionError', 'FAMILIES'
+    'convert_checkpoint', 'ConversionError'
 ]
-FAMILIES = tuple(_FAMILIES)
 
 
 def _family(family: str):

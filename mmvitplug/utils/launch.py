@@ -12,11 +12,13 @@ from importlib import import_module
 from importlib.util import find_spec
 from typing import Iterator, List, Optional, Tuple
 
+import torch
 from mmengine.config import Config, ConfigDict, DictAction
 
 __all__ = [
-    'LaunchError', 'SCOPES', 'add_common_arguments', 'export_local_rank', 'load_config', 'get_scope', 'build_runner', 'check_datasets',
-    'apply_launch_args', 'enable_amp', 'enable_visualization'
+    'LaunchError', 'SCOPES', 'add_common_arguments', 'export_local_rank', 'load_config',
+    'get_scope', 'build_runner', 'check_datasets', 'apply_launch_args', 'enable_amp',
+    'enable_visualization'
 ]
 
 # default_scope -> (package that provides it, how to install it)
@@ -44,6 +46,12 @@ def add_common_arguments(parser: argparse.ArgumentParser, example: str) -> None:
 def export_local_rank(args: argparse.Namespace) -> None:
     """torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK itself."""
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+
+
+def _require_cuda(option: str, why: str) -> None:
+    """Options that mmengine 0.10 can only honour on GPUs fail early with the reason."""
+    if not torch.cuda.is_available():
+        raise LaunchError(f'{option} needs CUDA GPUs ({why}); none is available here')
 
 
 def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
@@ -93,20 +101,15 @@ def apply_launch_args(cfg: Config, config_path: str, work_dir: Optional[str],
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
     if launcher != 'none':
-        import torch
-        if not torch.cuda.is_available():
-            # mmengine 0.10 binds every launched process to a GPU (torch.cuda.set_device).
-            raise LaunchError(f'--launcher {launcher} needs CUDA GPUs (mmengine binds each '
-                              'process to one); none is available here: use --launcher none')
+        _require_cuda(f'--launcher {launcher}',
+                      'mmengine binds each process to one; use --launcher none')
     cfg.launcher = launcher
 
 
 def enable_amp(cfg: Config) -> None:
     """Switch the optimizer wrapper to mixed precision (``--amp``)."""
-    import torch
-    if not torch.cuda.is_available():
-        raise LaunchError('--amp needs a CUDA GPU: mmengine\'s AmpOptimWrapper refuses to train '
-                          'on CPU; train in float32 without --amp')
+    _require_cuda('--amp', "mmengine's AmpOptimWrapper refuses to train on CPU; train in "
+                  'float32 without --amp')
     optim_wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
     if optim_wrapper == 'AmpOptimWrapper':
         return

@@ -26,11 +26,12 @@ class HiLoAttention(nn.Module):
         window_size: Hi-Fi window side and Lo-Fi pooling size.
         alpha: fraction of heads in the Lo-Fi branch (0 and 1 are valid).
         qkv_bias: bias of the query/key/value projections.
-        qk_scale: attention scale; default ``head_dim ** -0.5``.
+
+    The attention scale is ``head_dim ** -0.5``, applied to the q.k products.
     """
 
     def __init__(self, dim: int, num_heads: int, window_size: int = 2, alpha: float = 0.9,
-                 qkv_bias: bool = True, qk_scale: float = None) -> None:
+                 qkv_bias: bool = True) -> None:
         super().__init__()
         if dim % num_heads:
             raise ValueError(f'dim {dim} is not divisible by num_heads {num_heads}')
@@ -41,7 +42,7 @@ class HiLoAttention(nn.Module):
         head_dim = dim // num_heads
         self.window_size = window_size
         self.head_dim = head_dim
-        self.scale = qk_scale or head_dim**-0.5
+        self.scale = head_dim**-0.5
         lofi_heads = num_heads if window_size == 1 else int(num_heads * alpha)
         self.lofi_heads = lofi_heads
         self.hifi_heads = num_heads - lofi_heads
