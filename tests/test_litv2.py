@@ -130,7 +130,7 @@ def test_forward_applies_output_norms_to_the_stage_features(tiny):
         outs = tiny(x)
     for i, (stage, out) in enumerate(zip(stages, outs)):
         norm = getattr(tiny, f'norm{i}')
-        expected = norm(stage.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        expected = norm(stage)
         torch.testing.assert_close(out, expected)
 
 

@@ -10,9 +10,9 @@ from typing import Dict, Optional
 
 import torch
 
-from . import litv2
+from . import fastervit, litv2
 
-_FAMILIES = {'litv2': litv2}
+_FAMILIES = {'fastervit': fastervit, 'litv2': litv2}
 
 __all__ = [
     'official_to_mmpretrain', 'official_classifier_cfg', 'load_official_checkpoint',
@@ -94,8 +94,11 @@ def convert_checkpoint(family: str, src: str, dst: str, official_config: Optiona
         except (KeyError, ValueError) as err:
             raise ConversionError(str(err)) from None
         arch, official_config = inferred['arch'], inferred['config']
-    converted = module.official_to_mmpretrain(official)
-    cfg = module.official_classifier_cfg(official_config)
+    try:
+        converted = module.official_to_mmpretrain(official)
+        cfg = module.official_classifier_cfg(official_config)
+    except (KeyError, ValueError) as err:
+        raise ConversionError(str(err)) from None
     _check_loads_strictly(cfg, converted)
     meta = dict(family=family, source=str(src), official_config=official_config, arch=arch,
                 mmvitplug_version=__version__)

@@ -1,4 +1,5 @@
 """Registered backbones, one family per module (FasterViT, BiFormer, LITv2)."""
+from .fastervit import FasterViT
 from .litv2 import LITv2
 
-__all__ = ['LITv2']
+__all__ = ['FasterViT', 'LITv2']

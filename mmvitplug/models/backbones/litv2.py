@@ -8,17 +8,16 @@ Geometry at input (H, W): the patch embedding pads the image right/bottom to a m
 stage 1 is ``(ceil(H/4), ceil(W/4))``; each token merging floors, so stage ``i+1`` has
 ``floor(side_i / 2)``. Maps are kept channels-last inside the stages.
 """
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmengine.model import BaseModule
-from torch.utils.checkpoint import checkpoint
 from torchvision.ops import StochasticDepth
 
 from mmvitplug.registry import register_model
-from ..layers import ConvFFN, DeformableTokenMerging, HiLoAttention
+from ..layers import ConvFFN, DeformableTokenMerging, HiLoAttention, LayerNorm2d
+from .base import HierarchicalBackbone
 
 __all__ = ['LITv2']
 
@@ -54,7 +53,7 @@ class LITv2Stage(nn.Module):
 
 
 @register_model
-class LITv2(BaseModule):
+class LITv2(HierarchicalBackbone):
     """LITv2 backbone for detection, segmentation and classification.
 
     Args:
@@ -75,6 +74,7 @@ class LITv2(BaseModule):
             prefix='backbone.')``.
     """
 
+    family = 'LITv2'
     arch_zoo: Dict[str, dict] = {
         's': dict(embed_dims=96, depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24),
                   drop_path_rate=0.2),
@@ -83,6 +83,7 @@ class LITv2(BaseModule):
         'b': dict(embed_dims=128, depths=(2, 2, 18, 2), num_heads=(4, 8, 16, 32),
                   drop_path_rate=0.5),
     }
+    arch_keys = ('embed_dims', 'depths', 'num_heads')
     patch_size = 4
 
     def __init__(self,
@@ -97,7 +98,7 @@ class LITv2(BaseModule):
                  with_cp: bool = False,
                  drop_path_rate: Optional[float] = None,
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
-        super().__init__(init_cfg)
+        super().__init__(in_channels, out_indices, frozen_stages, norm_eval, with_cp, init_cfg)
         arch_cfg = self._arch_settings(arch)
         dims = [arch_cfg['embed_dims'] * 2**i for i in range(4)]
         depths, heads = arch_cfg['depths'], arch_cfg['num_heads']
@@ -107,15 +108,7 @@ class LITv2(BaseModule):
             drop_path_rate = arch_cfg.get('drop_path_rate', 0.0)
         if len(local_ws) != 4:
             raise ValueError(f'local_ws needs one window size per stage, got {local_ws}')
-        if not out_indices or any(not -4 <= i < 4 for i in out_indices):
-            raise ValueError(f'out_indices must index the 4 stages, got {tuple(out_indices)}')
-        out_indices = tuple(i % 4 for i in out_indices)
         self.embed_dims = dims
-        self.in_channels = in_channels
-        self.out_indices = out_indices
-        self.frozen_stages = frozen_stages
-        self.norm_eval = norm_eval
-        self.with_cp = with_cp
         self.depths = tuple(depths)
 
         self.patch_embed = nn.ModuleDict(
@@ -134,35 +127,11 @@ class LITv2(BaseModule):
             ]
             downsample = DeformableTokenMerging(dims[i], dims[i + 1]) if i < 3 else None
             self.stages.append(LITv2Stage(blocks, downsample))
-        for i in out_indices:
-            self.add_module(f'norm{i}', nn.LayerNorm(dims[i]))
+        for i in self.out_indices:
+            self.add_module(f'norm{i}', LayerNorm2d(dims[i]))
         self._freeze_stages()
 
-    @classmethod
-    def _arch_settings(cls, arch: Union[str, dict]) -> dict:
-        if isinstance(arch, str):
-            key = arch.lower()
-            if key not in cls.arch_zoo:
-                raise ValueError(f'unknown LITv2 arch {arch!r}; choose one of '
-                                 f'{sorted(cls.arch_zoo)} or pass a dict')
-            return cls.arch_zoo[key]
-        missing = {'embed_dims', 'depths', 'num_heads'} - set(arch)
-        if missing:
-            raise ValueError(f'LITv2 arch dict misses {sorted(missing)}')
-        return arch
-
     # ------------------------------------------------------------------ forward
-    def _check_input(self, x: torch.Tensor) -> None:
-        if x.ndim != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(f'LITv2 expects (N, {self.in_channels}, H, W) input, '
-                             f'got shape {tuple(x.shape)}')
-        if not x.is_floating_point():
-            raise ValueError(f'LITv2 expects a floating-point (N, {self.in_channels}, H, W) '
-                             f'input, got dtype {x.dtype}')
-        if min(x.shape[2:]) < 32:
-            raise ValueError(f'LITv2 needs H, W >= 32 (three 2x token merges after the 4x '
-                             f'patch embedding), got {tuple(x.shape[2:])}')
-
     def _embed(self, x: torch.Tensor) -> torch.Tensor:
         pad_h, pad_w = -x.shape[2] % self.patch_size, -x.shape[3] % self.patch_size
         if pad_h or pad_w:
@@ -171,36 +140,16 @@ class LITv2(BaseModule):
         x = self.patch_embed['proj'](x.contiguous(memory_format=torch.channels_last))
         return self.patch_embed['norm'](x.permute(0, 2, 3, 1))
 
-    def _run_blocks(self, stage: LITv2Stage, x: torch.Tensor) -> torch.Tensor:
-        for block in stage.blocks:
-            if self.with_cp and x.requires_grad:
-                x = checkpoint(block, x, use_reentrant=False)
-            else:
-                x = block(x)
-        return x
-
-    def _stages(self, x: torch.Tensor, num_stages: int):
-        """Yield (index, channels-last stage feature) for the first ``num_stages`` stages."""
-        self._check_input(x)
+    def _stages(self, x: torch.Tensor, num_stages: int) -> Iterator[Tuple[int, torch.Tensor]]:
+        """Yield (index, stage feature) for the first ``num_stages`` stages; the features are
+        NCHW views of the channels-last maps the stages work on."""
         x = self._embed(x)
         for i, stage in enumerate(self.stages[:num_stages]):
-            x = self._run_blocks(stage, x)
-            yield i, x
+            for block in stage.blocks:
+                x = self._checkpointed(block, x)
+            yield i, x.permute(0, 3, 1, 2)
             if stage.downsample is not None and i + 1 < num_stages:
                 x = stage.downsample(x)
-
-    def forward_stages(self, x: torch.Tensor) -> List[torch.Tensor]:
-        """The four raw stage features (NCHW), before downsampling and output norms."""
-        return [f.permute(0, 3, 1, 2) for _, f in self._stages(x, 4)]
-
-    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        """Features of ``out_indices`` (NCHW, strides 4/8/16/32), each through ``norm{i}``."""
-        outs = []
-        for i, feat in self._stages(x, max(self.out_indices) + 1):
-            if i in self.out_indices:
-                norm = getattr(self, f'norm{i}')
-                outs.append(norm(feat).permute(0, 3, 1, 2))
-        return tuple(outs)
 
     def init_weights(self) -> None:
         """Pretrained weights through ``init_cfg``; otherwise the authors' scheme: truncated
@@ -224,44 +173,3 @@ class LITv2(BaseModule):
             if isinstance(module, DeformableTokenMerging):
                 module.reset_parameters()
 
-    # ------------------------------------------------------------------ training utilities
-    def _freeze_stages(self) -> None:
-        if self.frozen_stages < 0:
-            return
-        frozen = [self.patch_embed] + [self.stages[i] for i in range(self.frozen_stages)]
-        frozen += [getattr(self, f'norm{i}') for i in range(self.frozen_stages)
-                   if i in self.out_indices]
-        for module in frozen:
-            module.eval()
-            for param in module.parameters():
-                param.requires_grad = False
-
-    def train(self, mode: bool = True) -> 'LITv2':
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for module in self.modules():
-                if isinstance(module, nn.modules.batchnorm._BatchNorm):
-                    module.eval()
-        return self
-
-    def get_layer_depth(self, param_name: str, prefix: str = '') -> Tuple[int, int]:
-        """Layer id of a parameter for layer-wise lr decay, and the number of layers.
-
-        The patch embedding is layer 0, block ``j`` of stage ``i`` is ``1 + sum(depths[:i]) + j``,
-        a stage's token merging shares the id of the stage's last block, and everything else
-        (output norms, heads) is the last layer.
-        """
-        num_layers = sum(self.depths) + 2
-        if not param_name.startswith(prefix):
-            return num_layers - 1, num_layers
-        name = param_name[len(prefix):]
-        if name.startswith('patch_embed'):
-            return 0, num_layers
-        if name.startswith('stages.'):
-            parts = name.split('.')
-            stage = int(parts[1])
-            if parts[2] == 'blocks':
-                return 1 + sum(self.depths[:stage]) + int(parts[3]), num_layers
-            return sum(self.depths[:stage + 1]), num_layers
-        return num_layers - 1, num_layers

@@ -1,10 +1,16 @@
 """Pure-PyTorch building blocks of the backbones (no registries)."""
+from .attention import BiasedSelfAttention, Mlp
 from .conv_ffn import ConvFFN
+from .hat import CarrierTokenAttention, CarrierTokenInit, HATBlock, carrier_pooling
 from .hilo import HiLoAttention
+from .norm import LayerNorm2d
+from .position import AbsolutePositionMLP, RelativePositionBias
 from .token_merging import DeformableTokenMerging, deform_conv2d_2x2
 from .window import pad_to_multiple, window_partition, window_reverse
 
 __all__ = [
-    'ConvFFN', 'DeformableTokenMerging', 'HiLoAttention', 'deform_conv2d_2x2', 'pad_to_multiple',
+    'AbsolutePositionMLP', 'BiasedSelfAttention', 'CarrierTokenAttention', 'CarrierTokenInit',
+    'ConvFFN', 'DeformableTokenMerging', 'HATBlock', 'HiLoAttention', 'LayerNorm2d', 'Mlp',
+    'RelativePositionBias', 'carrier_pooling', 'deform_conv2d_2x2', 'pad_to_multiple',
     'window_partition', 'window_reverse'
 ]

@@ -1,0 +1,156 @@
+"""Hierarchical attention (HAT) with carrier tokens, as in FasterViT.
+
+A stage with carrier tokens keeps two sets of tokens:
+
+* window tokens, ``(B * num_windows, ws * ws, C)``: the map cut into ws x ws windows;
+* carrier tokens, a ``(B, Hc, Wc, C)`` grid with ``ct_size x ct_size`` tokens per window
+  (``Hc = ct_size * windows_per_column``), initialised once per stage by pooling the map
+  (:class:`CarrierTokenInit`).
+
+Each :class:`HATBlock` first lets all carrier tokens attend to each other (global, cheap: a few
+tokens per window, :class:`CarrierTokenAttention`), then attends within each window over the
+window's own carrier tokens followed by its tokens, then splits the carriers back out. The last
+block of a stage can propagate the carriers into the window tokens (nearest upsampling).
+Cutting the carrier grid into ct_size x ct_size windows puts each window's carriers next to its
+tokens, in the same window order as the map, for any (also non-square) window grid.
+"""
+from typing import Optional, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torchvision.ops import StochasticDepth
+
+from .attention import BiasedSelfAttention, Mlp
+from .position import AbsolutePositionMLP
+from .window import window_partition, window_reverse
+
+
+def carrier_pooling(side: int, window_size: int, ct_size: int) -> Tuple[int, int]:
+    """(kernel, stride) pooling one side of a stage map into ``ct_size`` tokens per window.
+
+    With ``n = ceil(side / window_size) * ct_size`` tokens: ``stride = side // n`` and
+    ``kernel = side - (n - 1) * stride``, so the pooling spans the whole (unpadded) side. Where
+    the side is a multiple of the window this is the authors' fixed-resolution geometry.
+    """
+    tokens = -(-side // window_size) * ct_size
+    stride = side // tokens
+    if stride == 0:
+        raise ValueError(f'a stage map side of {side} is too small for {ct_size} carrier tokens '
+                         f'per {window_size}-window; use a larger input or a smaller ct_size')
+    return side - (tokens - 1) * stride, stride
+
+
+class CarrierTokenInit(nn.Module):
+    """Carrier tokens of a stage: depthwise 3x3 conv (position encoding), then average pooling
+    to ``ct_size x ct_size`` tokens per window (geometry from :func:`carrier_pooling`).
+
+    Args:
+        dim: channels.
+        window_size: the stage's window size.
+        ct_size: carrier tokens per window side.
+    """
+
+    def __init__(self, dim: int, window_size: int, ct_size: int) -> None:
+        super().__init__()
+        self.pos_embed = nn.Conv2d(dim, dim, 3, padding=1, groups=dim)
+        self.window_size = window_size
+        self.ct_size = ct_size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) stage input -> (B, Hc, Wc, C) carrier grid."""
+        (kh, sh), (kw, sw) = (carrier_pooling(s, self.window_size, self.ct_size)
+                              for s in x.shape[2:])
+        x = F.avg_pool2d(self.pos_embed(x), (kh, kw), (sh, sw))
+        return x.permute(0, 2, 3, 1)
+
+
+def _scaled(x: torch.Tensor, gamma: Optional[nn.Parameter]) -> torch.Tensor:
+    return x if gamma is None else x * gamma
+
+
+class _PreNormBlock(nn.Module):
+    """Position embedding, then pre-norm residual attention and MLP with optional layer scale.
+
+    Shared by the window part of :class:`HATBlock` and by :class:`CarrierTokenAttention`.
+    """
+
+    def __init__(self, dim: int, num_heads: int, mlp_ratio: float, qkv_bias: bool,
+                 drop_path: float, layer_scale: Optional[float]) -> None:
+        super().__init__()
+        self.pos_embed = AbsolutePositionMLP(dim)
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = BiasedSelfAttention(dim, num_heads, qkv_bias)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio))
+        if layer_scale is None:
+            self.gamma1 = self.gamma2 = None
+        else:
+            self.gamma1 = nn.Parameter(torch.full((dim, ), float(layer_scale)))
+            self.gamma2 = nn.Parameter(torch.full((dim, ), float(layer_scale)))
+        # Row-wise: per window for window tokens (as the authors), per image for carriers.
+        self.drop_path = StochasticDepth(drop_path, mode='row')
+
+    def residuals(self, x: torch.Tensor, size: Tuple[int, int], num_prefix: int) -> torch.Tensor:
+        x = x + self.drop_path(_scaled(self.attn(self.norm1(x), size, num_prefix), self.gamma1))
+        return x + self.drop_path(_scaled(self.mlp(self.norm2(x)), self.gamma2))
+
+
+class CarrierTokenAttention(_PreNormBlock):
+    """Global attention among all carrier tokens of an image (the first half of a HAT block)."""
+
+    def forward(self, carriers: torch.Tensor) -> torch.Tensor:
+        """(B, Hc, Wc, C) -> (B, Hc, Wc, C)."""
+        b, hc, wc, c = carriers.shape
+        tokens = carriers.reshape(b, hc * wc, c) + self.pos_embed((hc, wc))
+        return self.residuals(tokens, (hc, wc), 0).view(b, hc, wc, c)
+
+
+class HATBlock(_PreNormBlock):
+    """Transformer block of FasterViT's attention stages, on window tokens.
+
+    Args:
+        dim, num_heads, mlp_ratio, qkv_bias: attention and MLP shape.
+        drop_path: stochastic depth rate of the residual branches.
+        layer_scale: initial value of the layer-scale vectors, or None for none.
+        with_carriers: build the carrier-token attention (the stage has carrier tokens).
+        propagate: add the upsampled carrier tokens to the window tokens at the end (set on
+            the last block of a stage; scaled by the carrier attention's first layer scale, as
+            in the released models).
+    """
+
+    def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4.0, qkv_bias: bool = True,
+                 drop_path: float = 0.0, layer_scale: Optional[float] = None,
+                 with_carriers: bool = False, propagate: bool = False) -> None:
+        super().__init__(dim, num_heads, mlp_ratio, qkv_bias, drop_path, layer_scale)
+        self.carrier = (CarrierTokenAttention(dim, num_heads, mlp_ratio, qkv_bias, drop_path,
+                                              layer_scale) if with_carriers else None)
+        self.propagate = propagate and with_carriers
+
+    def forward(self, x: torch.Tensor, carriers: Optional[torch.Tensor], window_size: int,
+                num_windows: Tuple[int, int]) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """
+        Args:
+            x: window tokens (B * nh * nw, ws * ws, C), windows in row-major order per image.
+            carriers: (B, Hc, Wc, C) carrier grid with Hc = ct * nh, Wc = ct * nw, or None.
+            window_size: ws.
+            num_windows: (nh, nw) windows per column and row.
+        """
+        size = (window_size, window_size)
+        x = x + self.pos_embed(size)
+        if carriers is None:
+            return self.residuals(x, size, 0), None
+
+        b, hc, wc, c = carriers.shape
+        ct_size = hc // num_windows[0]
+        carriers = self.carrier(carriers)
+        per_window = window_partition(carriers, ct_size).flatten(0, 1)
+        num_ct = per_window.shape[1]
+        x = self.residuals(torch.cat([per_window, x], dim=1), size, num_ct)
+        per_window, x = x.split([num_ct, x.shape[1] - num_ct], dim=1)
+        carriers = window_reverse(per_window.reshape(b, -1, num_ct, c), ct_size, (hc, wc))
+        if self.propagate:
+            image = per_window.transpose(1, 2).reshape(-1, c, ct_size, ct_size)
+            image = F.interpolate(image, size=size, mode='nearest')
+            x = x + _scaled(image.flatten(2).transpose(1, 2), self.carrier.gamma1)
+        return x, carriers
