@@ -15,36 +15,16 @@
 """
 import argparse
 import json
-import platform
-import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from common import build_backbone, header, header_line, interleaved_medians, memory_probe  # noqa: E402
 BACKBONE_SHAPES = [(8, 224, 224), (1, 512, 512), (1, 800, 1344)]
 LAYER_SHAPES = [(8, 14, 14), (1, 32, 32), (1, 56, 56), (1, 50, 84), (1, 64, 64)]
-
-
-def build_backbone(name: str):
-    from mmengine.registry import init_default_scope
-    init_default_scope('mmdet')
-    from mmdet.registry import MODELS
-    import mmvitplug  # noqa: F401
-    cfgs = {
-        'LITv2-S': dict(type='LITv2', arch='s'),
-        'Swin-T': dict(type='SwinTransformer', embed_dims=96, depths=[2, 2, 6, 2],
-                       num_heads=[3, 6, 12, 24], window_size=7, mlp_ratio=4, qkv_bias=True,
-                       drop_path_rate=0.2, out_indices=(0, 1, 2, 3), convert_weights=False),
-        'PVTv2-b2': dict(type='PyramidVisionTransformerV2', embed_dims=64,
-                         num_layers=[3, 4, 6, 3]),
-    }
-    model = MODELS.build(cfgs[name])
-    model.eval()
-    return model
 
 
 def build_layer(name: str, dim: int = 384, heads: int = 12):
@@ -64,71 +44,12 @@ def build_layer(name: str, dim: int = 384, heads: int = 12):
     return layer.eval(), lambda x, hw: layer(x, x, x, need_weights=False)[0]
 
 
-def interleaved_medians(runners: dict, repeats: int) -> dict:
-    """Median seconds per call of each runner, calls interleaved round-robin."""
-    times = {name: [] for name in runners}
-    with torch.no_grad():
-        for run in runners.values():  # warm-up
-            run()
-        for _ in range(repeats):
-            for name, run in runners.items():
-                start = time.perf_counter()
-                run()
-                times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
-
-
-def memory_probe(name: str, b: int, h: int, w: int) -> float:
-    """Peak-RSS rise (MiB) of one forward pass, measured in a fresh subprocess."""
-    out = subprocess.run([sys.executable, __file__, '--probe', name, str(b), str(h), str(w)],
-                         capture_output=True, text=True, check=True).stdout
-    return float(out.strip().splitlines()[-1])
-
-
-def _status_kib(field: str) -> int:
-    for line in Path('/proc/self/status').read_text().splitlines():
-        if line.startswith(field + ':'):
-            return int(line.split()[1])
-    raise RuntimeError(f'{field} not in /proc/self/status')
-
-
-def _probe(name: str, b: int, h: int, w: int) -> None:
-    model = build_backbone(name)
-    x = torch.randn(b, 3, h, w)
-    # Reset the peak resident size (VmHWM) to the current one, so that imports and model
-    # building do not mask the forward pass's own peak (Linux >= 4.0).
-    Path('/proc/self/clear_refs').write_text('5')
-    before = _status_kib('VmRSS')
-    with torch.no_grad():
-        model(x)
-    print((_status_kib('VmHWM') - before) / 1024)
-
-
-def header() -> dict:
-    import mmdet
-    import mmengine
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path('/proc/cpuinfo').read_text().splitlines():
-            if line.startswith('model name'):
-                cpu = line.split(':', 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return dict(cpu=cpu, threads=torch.get_num_threads(), python=platform.python_version(),
-                torch=torch.__version__, mmdet=mmdet.__version__, mmengine=mmengine.__version__)
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--repeats', type=int, default=5)
     parser.add_argument('--out', default=str(HERE / 'litv2_cpu'), help='output path stem')
     parser.add_argument('--no-memory', action='store_true', help='skip the memory subprocesses')
-    parser.add_argument('--probe', nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.probe:
-        _probe(args.probe[0], *map(int, args.probe[1:]))
-        return 0
 
     torch.manual_seed(0)
     info = header()
@@ -178,9 +99,7 @@ def render(result: dict) -> str:
     info = result['header']
     lines = [
         '# LITv2 on CPU', '',
-        f'Machine: {info["cpu"]}, {info["threads"]} torch threads; Python {info["python"]}, '
-        f'torch {info["torch"]}, mmdet {info["mmdet"]}, mmengine {info["mmengine"]}. '
-        f'Median of {result["repeats"]} interleaved runs, eval mode, no_grad, float32.', '',
+        header_line(info, result['repeats']), '',
         'Command: `.venv/bin/python benchmarks/litv2_cpu.py`', '',
         '## Backbones', '',
         '| input (BxHxW) | model | latency (ms) | images/s | speed vs Swin-T | peak memory (MiB) |',

@@ -33,6 +33,38 @@ def reference_cases(family: str):
     return sorted((_reference_root() / family).glob('*.pt'))
 
 
+def keys_listing(family: str, variant: str, device: str = 'cpu') -> dict:
+    """Zero tensors with the keys, shapes and dtypes of ``keys/<variant>.txt`` (``device='meta'``
+    allocates nothing: enough to check layouts of billion-parameter variants)."""
+    import ast
+
+    import torch
+    lines = (reference_dir(family) / 'keys' / f'{variant}.txt').read_text().splitlines()
+    listing = {}
+    for line in lines:
+        key, shape, dtype = line.split('\t')
+        listing[key] = torch.zeros(ast.literal_eval(shape), dtype=getattr(torch, dtype),
+                                   device=device)
+    return listing
+
+
+def build_classifier(family: str, official_config: dict):
+    """The mmpretrain ImageClassifier the converter contract builds for an official config."""
+    from mmengine.registry import init_default_scope
+    from mmpretrain.registry import MODELS
+
+    from mmvitplug.converters import official_classifier_cfg
+    init_default_scope('mmpretrain')
+    return MODELS.build(official_classifier_cfg(family, official_config))
+
+
+# Odd, non-square and large input sizes every backbone must take (H, W).
+ANY_SIZES = [(32, 32), (33, 517), (37, 41), (64, 96), (95, 33), (127, 129), (200, 50),
+             (224, 224), (230, 198), (255, 257), (300, 301), (333, 111), (401, 64), (512, 683),
+             (513, 512), (640, 427), (700, 35), (800, 1333), (1023, 77), (1333, 800),
+             (1400, 1400), (512, 2048), (35, 1400)]
+
+
 def pytest_configure(config):
     config.addinivalue_line(
         'markers', 'slow: end-to-end test (training subprocesses); deselect with -m "not slow"')

@@ -1,13 +1,13 @@
 """LITv2: equality with the authors' model (reference cases), converters, any input size,
 training utilities and input checks."""
-import ast
 import math
 
 import pytest
 import torch
 from torchvision.ops import deform_conv2d
 
-from conftest import REPO, reference_cases, reference_dir, run_python
+from conftest import ANY_SIZES, REPO, keys_listing, reference_cases, reference_dir, run_python
+from conftest import build_classifier as build_classifier_for
 from mmvitplug.converters import official_classifier_cfg, official_to_mmpretrain
 from mmvitplug.models import LITv2
 from mmvitplug.models.layers import deform_conv2d_2x2
@@ -17,10 +17,7 @@ TINY = dict(embed_dims=16, depths=(1, 1, 2, 1), num_heads=(1, 1, 2, 4), mlp_rati
 
 
 def build_classifier(config: dict):
-    from mmengine.registry import init_default_scope
-    from mmpretrain.registry import MODELS
-    init_default_scope('mmpretrain')
-    return MODELS.build(official_classifier_cfg('litv2', config))
+    return build_classifier_for('litv2', config)
 
 
 def _reference_models():
@@ -54,12 +51,7 @@ def test_matches_the_authors_model(path, subcase):
 
 
 def _keys_listing(variant: str):
-    lines = (reference_dir('litv2') / 'keys' / f'{variant}.txt').read_text().splitlines()
-    listing = {}
-    for line in lines:
-        key, shape, dtype = line.split('\t')
-        listing[key] = torch.zeros(ast.literal_eval(shape), dtype=getattr(torch, dtype))
-    return listing
+    return keys_listing('litv2', variant)
 
 
 @pytest.mark.parametrize('variant,arch,params', [('LITv2-S', 's', 27_844_000),
@@ -86,10 +78,7 @@ def test_released_variants_convert_and_load_strictly(variant, arch, params):
     assert set(LITv2(arch, out_indices=(3, )).state_dict()) == backbone_keys
 
 
-SIZES = [(32, 32), (33, 517), (37, 41), (64, 96), (95, 33), (127, 129), (200, 50), (224, 224),
-         (230, 198), (255, 257), (300, 301), (333, 111), (401, 64), (512, 683), (513, 512),
-         (640, 427), (700, 35), (800, 1333), (1023, 77), (1333, 800), (1400, 1400), (512, 2048),
-         (35, 1400)]
+SIZES = ANY_SIZES
 
 
 @pytest.fixture(scope='module')

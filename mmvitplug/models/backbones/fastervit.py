@@ -9,9 +9,9 @@ LayerNorm + 3x3 stride-2 conv downsampling.
 Geometry is computed from the input, so one model takes any size: every 3x3 stride-2 conv
 rounds up, so stage ``i`` (0-based) of an H x W input is ``ceil(H / 2**(i+2)) x
 ceil(W / 2**(i+2))``. Attention stages zero-pad their map on the right/bottom to a multiple of
-the window and crop afterwards (the padded tokens are not masked, as in the released code);
-carrier tokens are pooled from the unpadded map. At sizes the authors' fixed-resolution models
-accept, the outputs are theirs.
+the window for attention only, with the padded keys masked, so padding never changes the
+result for real positions (the authors' fixed-resolution models accept only sizes that need no
+padding, and there the outputs are theirs); carrier tokens are pooled from the unpadded map.
 """
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -20,8 +20,7 @@ import torch.nn as nn
 from torchvision.ops import StochasticDepth
 
 from mmvitplug.registry import register_model
-from ..layers import (CarrierTokenInit, HATBlock, LayerNorm2d, pad_to_multiple, window_partition,
-                      window_reverse)
+from ..layers import CarrierTokenInit, HATBlock, LayerNorm2d, conv_bn_act
 from .base import HierarchicalBackbone
 
 __all__ = ['FasterViT']
@@ -34,14 +33,13 @@ class ConvBlock(nn.Module):
         super().__init__()
         self.conv1 = nn.Conv2d(dim, dim, 3, padding=1)
         self.norm1 = nn.BatchNorm2d(dim)
-        self.act = nn.GELU()
         self.conv2 = nn.Conv2d(dim, dim, 3, padding=1)
         self.norm2 = nn.BatchNorm2d(dim)
         self.drop_path = StochasticDepth(drop_path, mode='row')
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.norm2(self.conv2(self.act(self.norm1(self.conv1(x)))))
-        return x + self.drop_path(y)
+        y = conv_bn_act(x, self.conv1, self.norm1, 'gelu')
+        return x + self.drop_path(conv_bn_act(y, self.conv2, self.norm2))
 
 
 class Downsample(nn.Module):
@@ -70,12 +68,19 @@ class FasterViTStage(nn.Module):
         self.window_size = window_size
 
 
-def _stem(in_channels: int, in_dim: int, dim: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(in_channels, in_dim, 3, stride=2, padding=1, bias=False),
-        nn.BatchNorm2d(in_dim, eps=1e-4), nn.ReLU(),
-        nn.Conv2d(in_dim, dim, 3, stride=2, padding=1, bias=False),
-        nn.BatchNorm2d(dim, eps=1e-4), nn.ReLU())
+class Stem(nn.Sequential):
+    """Two (3x3 stride-2 conv, BN, ReLU): stride 4."""
+
+    def __init__(self, in_channels: int, in_dim: int, dim: int) -> None:
+        super().__init__(
+            nn.Conv2d(in_channels, in_dim, 3, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(in_dim, eps=1e-4), nn.ReLU(),
+            nn.Conv2d(in_dim, dim, 3, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(dim, eps=1e-4), nn.ReLU())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = conv_bn_act(x, self[0], self[1], 'relu')
+        return conv_bn_act(x, self[3], self[4], 'relu')
 
 
 _RELEASED = dict(window_size=(7, 7, 7, 7), ct_size=2, mlp_ratio=4.0, hat=(False, False, True, False),
@@ -175,8 +180,8 @@ class FasterViT(HierarchicalBackbone):
         self.depths = depths
         self.window_size = tuple(windows)
 
-        self.patch_embed = _stem(in_channels, cfg['in_dim'], dims[0])
-        rates = torch.linspace(0, cfg['drop_path_rate'], sum(depths)).tolist()
+        self.patch_embed = Stem(in_channels, cfg['in_dim'], dims[0])
+        rates = torch.linspace(0, cfg['drop_path_rate'], sum(depths), device='cpu').tolist()
         self.stages = nn.ModuleList()
         for i in range(4):
             stage_rates = rates[sum(depths[:i]):sum(depths[:i + 1])]
@@ -200,17 +205,11 @@ class FasterViT(HierarchicalBackbone):
 
     # ------------------------------------------------------------------ forward
     def _attention_stage(self, stage: FasterViTStage, x: torch.Tensor) -> torch.Tensor:
-        """(B, C, H, W) -> (B, C, H, W) through windows (and carrier tokens)."""
-        b, c, h, w = x.shape
-        ws = stage.window_size
+        """(B, C, H, W) -> (B, C, H, W) through window attention (and carrier tokens)."""
         carriers = stage.carrier_init(x) if stage.carrier_init is not None else None
-        x = pad_to_multiple(x.permute(0, 2, 3, 1), ws)
-        padded = x.shape[1:3]
-        num_windows = (padded[0] // ws, padded[1] // ws)
-        x = window_partition(x, ws).flatten(0, 1)
+        x = x.permute(0, 2, 3, 1)
         for block in stage.blocks:
-            x, carriers = self._checkpointed(block, x, carriers, ws, num_windows)
-        x = window_reverse(x.view(b, -1, ws * ws, c), ws, padded)[:, :h, :w]
+            x, carriers = self._checkpointed(block, x, carriers, stage.window_size)
         return x.permute(0, 3, 1, 2)
 
     def _stages(self, x: torch.Tensor, num_stages: int) -> Iterator[Tuple[int, torch.Tensor]]:

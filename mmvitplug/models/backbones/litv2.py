@@ -116,7 +116,7 @@ class LITv2(HierarchicalBackbone):
                 proj=nn.Conv2d(in_channels, dims[0], self.patch_size, stride=self.patch_size),
                 norm=nn.LayerNorm(dims[0])))
 
-        rates = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
+        rates = torch.linspace(0, drop_path_rate, sum(depths), device='cpu').tolist()
         self.stages = nn.ModuleList()
         for i in range(4):
             start = sum(depths[:i])

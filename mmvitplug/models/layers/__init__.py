@@ -1,6 +1,7 @@
 """Pure-PyTorch building blocks of the backbones (no registries)."""
 from .attention import BiasedSelfAttention, Mlp
 from .conv_ffn import ConvFFN
+from .fused import conv_bn_act
 from .hat import CarrierTokenAttention, CarrierTokenInit, HATBlock, carrier_pooling
 from .hilo import HiLoAttention
 from .norm import LayerNorm2d
@@ -11,6 +12,6 @@ from .window import pad_to_multiple, window_partition, window_reverse
 __all__ = [
     'AbsolutePositionMLP', 'BiasedSelfAttention', 'CarrierTokenAttention', 'CarrierTokenInit',
     'ConvFFN', 'DeformableTokenMerging', 'HATBlock', 'HiLoAttention', 'LayerNorm2d', 'Mlp',
-    'RelativePositionBias', 'carrier_pooling', 'deform_conv2d_2x2', 'pad_to_multiple',
+    'RelativePositionBias', 'carrier_pooling', 'conv_bn_act', 'deform_conv2d_2x2', 'pad_to_multiple',
     'window_partition', 'window_reverse'
 ]

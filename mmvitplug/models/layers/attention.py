@@ -1,5 +1,5 @@
 """Multi-head self-attention with a continuous relative position bias, and the transformer MLP."""
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -40,11 +40,27 @@ class BiasedSelfAttention(nn.Module):
         self.proj = nn.Linear(dim, dim)
         self.pos_bias = RelativePositionBias(num_heads)
 
-    def forward(self, x: torch.Tensor, size: Tuple[int, int], num_prefix: int = 0) -> torch.Tensor:
-        """x: (G, num_prefix + h*w, C), one group (window) per row -> same shape."""
+    def forward(self, x: torch.Tensor, size: Tuple[int, int], num_prefix: int = 0,
+                key_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """
+        Args:
+            x: (G, num_prefix + h*w, C), one group (window) per row.
+            size: (h, w) of the grid part.
+            num_prefix: tokens in front of the grid (zero position bias).
+            key_mask: optional (g, num_prefix + h*w) bool, False for keys to ignore; g divides
+                G and row ``i`` applies to groups ``i, i + g, ...`` (windows of each image).
+
+        Returns:
+            (G, num_prefix + h*w, C).
+        """
         groups, length, dim = x.shape
         qkv = self.qkv(x).view(groups, length, 3, self.num_heads, dim // self.num_heads)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
-        bias = self.pos_bias(size, num_prefix).to(q.dtype)
+        # A 4-D mask keeps SDPA on its fused CPU kernel (a 3-D one falls back to plain math).
+        bias = self.pos_bias(size, num_prefix).to(q.dtype).unsqueeze(0)
+        if key_mask is not None:
+            blocked = torch.zeros(key_mask.shape, dtype=q.dtype, device=q.device)
+            blocked.masked_fill_(~key_mask, float('-inf'))
+            bias = (bias + blocked[:, None, None, :]).repeat(groups // key_mask.shape[0], 1, 1, 1)
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
         return self.proj(out.transpose(1, 2).reshape(groups, length, dim))

@@ -14,6 +14,7 @@ block of a stage can propagate the carriers into the window tokens (nearest upsa
 Cutting the carrier grid into ct_size x ct_size windows puts each window's carriers next to its
 tokens, in the same window order as the map, for any (also non-square) window grid.
 """
+from functools import lru_cache
 from typing import Optional, Tuple
 
 import torch
@@ -23,7 +24,7 @@ from torchvision.ops import StochasticDepth
 
 from .attention import BiasedSelfAttention, Mlp
 from .position import AbsolutePositionMLP
-from .window import window_partition, window_reverse
+from .window import pad_to_multiple, window_partition, window_reverse
 
 
 def carrier_pooling(side: int, window_size: int, ct_size: int) -> Tuple[int, int]:
@@ -107,16 +108,20 @@ class CarrierTokenAttention(_PreNormBlock):
 
 
 class HATBlock(_PreNormBlock):
-    """Transformer block of FasterViT's attention stages, on window tokens.
+    """Transformer block of FasterViT's attention stages, on a (B, H, W, C) map.
+
+    Token-wise layers (norms, MLP) run on the map's own tokens; only attention cuts it into
+    windows (zero-padded on the right/bottom to a multiple of the window, padded keys masked,
+    so padding never changes the result for the real tokens, and cropped afterwards).
 
     Args:
         dim, num_heads, mlp_ratio, qkv_bias: attention and MLP shape.
         drop_path: stochastic depth rate of the residual branches.
         layer_scale: initial value of the layer-scale vectors, or None for none.
         with_carriers: build the carrier-token attention (the stage has carrier tokens).
-        propagate: add the upsampled carrier tokens to the window tokens at the end (set on
-            the last block of a stage; scaled by the carrier attention's first layer scale, as
-            in the released models).
+        propagate: add the upsampled carrier tokens to the map at the end (set on the last
+            block of a stage; scaled by the carrier attention's first layer scale, as in the
+            released models).
     """
 
     def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4.0, qkv_bias: bool = True,
@@ -127,30 +132,77 @@ class HATBlock(_PreNormBlock):
                                               layer_scale) if with_carriers else None)
         self.propagate = propagate and with_carriers
 
-    def forward(self, x: torch.Tensor, carriers: Optional[torch.Tensor], window_size: int,
-                num_windows: Tuple[int, int]) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+    def forward(self, x: torch.Tensor, carriers: Optional[torch.Tensor],
+                window_size: int) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
         """
         Args:
-            x: window tokens (B * nh * nw, ws * ws, C), windows in row-major order per image.
-            carriers: (B, Hc, Wc, C) carrier grid with Hc = ct * nh, Wc = ct * nw, or None.
-            window_size: ws.
-            num_windows: (nh, nw) windows per column and row.
-        """
-        size = (window_size, window_size)
-        x = x + self.pos_embed(size)
-        if carriers is None:
-            return self.residuals(x, size, 0), None
+            x: (B, H, W, C) map.
+            carriers: (B, Hc, Wc, C) carrier grid, ``Hc = ct_size * ceil(H / window_size)``
+                (likewise Wc), or None.
+            window_size: the stage's window side.
 
-        b, hc, wc, c = carriers.shape
-        ct_size = hc // num_windows[0]
-        carriers = self.carrier(carriers)
-        per_window = window_partition(carriers, ct_size).flatten(0, 1)
-        num_ct = per_window.shape[1]
-        x = self.residuals(torch.cat([per_window, x], dim=1), size, num_ct)
-        per_window, x = x.split([num_ct, x.shape[1] - num_ct], dim=1)
-        carriers = window_reverse(per_window.reshape(b, -1, num_ct, c), ct_size, (hc, wc))
+        Returns:
+            The updated map and carrier grid.
+        """
+        b, h, w, c = x.shape
+        ws = window_size
+        nh, nw = -(-h // ws), -(-w // ws)
+        size = (ws, ws)
+        x = x + self.pos_embed(size).view(ws, ws, c).repeat(nh, nw, 1)[:h, :w]
+        if carriers is not None:
+            ct_size = carriers.shape[1] // nh
+            carriers = self.carrier(carriers)
+            ct = window_partition(carriers, ct_size).flatten(0, 1)
+        else:
+            ct_size, ct = 0, x.new_empty(b * nh * nw, 0, c)
+        num_ct = ct.shape[1]
+
+        tokens = window_partition(pad_to_multiple(self.norm1(x), ws), ws).flatten(0, 1)
+        out = self.attn(torch.cat([self.norm1(ct), tokens], dim=1), size, num_ct,
+                        key_padding(h, w, ws, num_ct, x.device))
+        ct_out, out = out.split([num_ct, ws * ws], dim=1)
+        out = window_reverse(out.reshape(b, nh * nw, ws * ws, c), ws, (nh * ws, nw * ws))
+        x = x + self.drop_path(_scaled(out[:, :h, :w], self.gamma1))
+        x = x + self.drop_path(_scaled(self.mlp(self.norm2(x)), self.gamma2))
+        if carriers is None:
+            return x, None
+
+        ct = ct + self.drop_path(_scaled(ct_out, self.gamma1))
+        ct = ct + self.drop_path(_scaled(self.mlp(self.norm2(ct)), self.gamma2))
+        carriers = window_reverse(ct.reshape(b, nh * nw, num_ct, c), ct_size, carriers.shape[1:3])
         if self.propagate:
-            image = per_window.transpose(1, 2).reshape(-1, c, ct_size, ct_size)
-            image = F.interpolate(image, size=size, mode='nearest')
-            x = x + _scaled(image.flatten(2).transpose(1, 2), self.carrier.gamma1)
+            rows, cols = (nearest_upsampling(n, ct_size, ws, s) for n, s in ((nh, h), (nw, w)))
+            upsampled = carriers[:, rows.to(x.device)][:, :, cols.to(x.device)]
+            x = x + _scaled(upsampled, self.carrier.gamma1)
         return x, carriers
+
+
+@lru_cache(maxsize=64)
+def _key_padding_cpu(h: int, w: int, window_size: int, num_prefix: int) -> Optional[torch.Tensor]:
+    ws = window_size
+    if h % ws == 0 and w % ws == 0:
+        return None
+    real = torch.zeros(1, -(-h // ws) * ws, -(-w // ws) * ws, 1, dtype=torch.bool)
+    real[:, :h, :w] = True
+    real = window_partition(real, ws).flatten(2)[0]
+    return torch.cat([real.new_ones(real.shape[0], num_prefix), real], dim=1)
+
+
+def key_padding(h: int, w: int, window_size: int, num_prefix: int,
+                device: torch.device) -> Optional[torch.Tensor]:
+    """(windows, num_prefix + ws*ws) bool, False at padded positions of an h x w map cut into
+    ws-windows behind ``num_prefix`` tokens; None when nothing is padded."""
+    mask = _key_padding_cpu(h, w, window_size, num_prefix)
+    return None if mask is None else mask.to(device)
+
+
+@lru_cache(maxsize=64)
+def nearest_upsampling(num_windows: int, ct_size: int, window_size: int,
+                       length: int) -> torch.Tensor:
+    """Carrier-grid index of each of the first ``length`` map positions along one axis when every
+    window's ``ct_size`` carriers are upsampled (nearest, as ``F.interpolate``) to the window."""
+    scale = torch.tensor(ct_size / window_size, dtype=torch.float32)
+    within = (torch.arange(window_size, dtype=torch.float32) * scale).floor().long()
+    within = within.clamp(max=ct_size - 1)
+    index = (torch.arange(num_windows)[:, None] * ct_size + within).flatten()
+    return index[:length]

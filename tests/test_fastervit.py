@@ -1,0 +1,374 @@
+"""FasterViT: equality with the authors' model (reference cases), converters, any input size,
+padding and carrier-token geometry, training utilities and input checks."""
+import math
+
+import pytest
+import torch
+
+from conftest import ANY_SIZES, build_classifier, keys_listing, reference_cases, reference_dir, \
+    run_python
+from mmvitplug.converters import official_classifier_cfg, official_to_mmpretrain
+from mmvitplug.models import FasterViT
+from mmvitplug.models.layers import HATBlock, carrier_pooling
+from mmvitplug.models.layers import hat as hat_module
+from mmvitplug.models.layers import position
+
+TOL = dict(rtol=1e-4, atol=1e-4)
+TINY = dict(dim=16, in_dim=8, depths=(1, 1, 2, 2), num_heads=(1, 1, 2, 4), mlp_ratio=2.0,
+            layer_scale=0.5, do_propagation=True)
+
+
+def test_reference_data_present():
+    assert len(list(reference_dir('fastervit').glob('*.pt'))) >= 3
+
+
+@pytest.mark.parametrize('path', reference_cases('fastervit'), ids=lambda p: p.stem)
+def test_matches_the_authors_model(path):
+    data = torch.load(path, map_location='cpu', weights_only=True)
+    model = build_classifier('fastervit', data['config'])
+    model.load_state_dict(official_to_mmpretrain('fastervit', data['state_dict']), strict=True)
+    model.eval()
+    for grad in (False, True):  # fused inference path and the plain (autograd) path
+        with torch.set_grad_enabled(grad):
+            stages = model.backbone.forward_stages(data['input'])
+            assert len(stages) == 4
+            for ours, theirs in zip(stages, data['stages']):
+                assert ours.shape == theirs.shape
+                torch.testing.assert_close(ours.detach(), theirs, **TOL)
+            logits = model(data['input'], mode='tensor')
+            torch.testing.assert_close(logits.detach(), data['logits'], **TOL)
+
+
+# (listing, arch, parameters in the reference README's table)
+VARIANTS = [('faster_vit_0_224', '0', 31_404_840), ('faster_vit_1_224', '1', 53_366_696),
+            ('faster_vit_2_224', '2', 75_923_816), ('faster_vit_3_224', '3', 159_547_944),
+            ('faster_vit_4_224', '4', 365_555_712), ('faster_vit_5_224', '5', 957_520_552),
+            ('faster_vit_6_224', '6', 1_360_328_872),
+            ('faster_vit_4_21k_224', '4_21k_224', 271_944_224),
+            ('faster_vit_4_21k_384', '4_21k_384', 271_944_224),
+            ('faster_vit_4_21k_512', '4_21k_512', 271_944_224),
+            ('faster_vit_4_21k_768', '4_21k_768', 271_944_224)]
+
+
+@pytest.mark.parametrize('variant,arch,params', VARIANTS, ids=[v[0] for v in VARIANTS])
+def test_released_variants_convert_and_load_strictly(variant, arch, params):
+    from mmvitplug.converters import fastervit as converter
+    official = keys_listing('fastervit', variant, device='meta')
+    inferred = converter.infer_config(official)
+    assert inferred['arch'] == arch
+    with torch.device('meta'):  # layouts only: the large variants hold billions of weights
+        model = build_classifier('fastervit', inferred['config'])
+        backbone = FasterViT(arch, out_indices=(3, ))
+    converted = official_to_mmpretrain('fastervit', official)
+    model.load_state_dict(converted, strict=True)
+    count = sum(p.numel() for p in model.parameters())
+    print(f'{variant}: {count:,} parameters (published {params:,})')
+    assert count == params
+    # The backbone built by name has the classifier's layout; geometry buffers are not needed.
+    backbone_keys = {k[len('backbone.'):] for k in converted if k.startswith('backbone.')}
+    assert set(backbone.state_dict()) == backbone_keys
+    assert not any(k.endswith(('relative_bias', 'relative_coords_table',
+                               'relative_position_index')) for k in converted)
+
+
+@pytest.fixture(scope='module')
+def tiny():
+    torch.manual_seed(0)
+    model = FasterViT(arch=TINY).eval()
+    with torch.no_grad():  # visible layer scales and non-trivial BatchNorm statistics
+        for name, p in model.named_parameters():
+            if name.endswith(('gamma1', 'gamma2')):
+                p.uniform_(0.5, 1.0)
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.normal_(0, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+    return model
+
+
+@pytest.mark.parametrize('size', ANY_SIZES, ids=[f'{h}x{w}' for h, w in ANY_SIZES])
+def test_any_input_size(tiny, size):
+    """Stage i of an H x W input is ceil(H / 2**(i+2)) x ceil(W / 2**(i+2))."""
+    h, w = size
+    with torch.no_grad():
+        outs = tiny(torch.randn(1, 3, h, w))
+    for i, out in enumerate(outs):
+        assert out.shape == (1, tiny.embed_dims[i], math.ceil(h / 2**(i + 2)),
+                             math.ceil(w / 2**(i + 2)))
+        assert torch.isfinite(out).all()
+
+
+def test_fastervit0_at_dense_sizes():
+    model = FasterViT('0').eval()
+    for h, w in ((800, 1333), (512, 2048)):
+        with torch.no_grad():
+            outs = model(torch.randn(1, 3, h, w))
+        assert [tuple(o.shape[2:]) for o in outs] == [
+            (math.ceil(h / s), math.ceil(w / s)) for s in (4, 8, 16, 32)]
+
+
+def test_padding_never_changes_real_positions(tiny, monkeypatch):
+    """Windows pad the map; whatever the padding holds, the real positions get the same result
+    (padded keys are masked)."""
+    x = torch.randn(2, 3, 150, 250)  # stage 3: 10 x 16 -> padded to 14 x 21; stage 4: 5 x 8
+    with torch.no_grad():
+        expected = tiny.forward_stages(x)
+
+    def pad_with_noise(t, multiple):
+        _, h, w, _ = t.shape
+        padded = torch.randn(t.shape[0], -(-h // multiple) * multiple,
+                             -(-w // multiple) * multiple, t.shape[3]) * 100
+        padded[:, :h, :w] = t
+        return padded
+
+    monkeypatch.setattr(hat_module, 'pad_to_multiple', pad_with_noise)
+    with torch.no_grad():
+        noisy = tiny.forward_stages(x)
+    for a, b in zip(expected, noisy):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+def _naive_hat_block(block: HATBlock, x: torch.Tensor, carriers: torch.Tensor, ws: int):
+    """HAT block written window by window (no padding): window (i, j) attends over carrier
+    rows ct*i.., columns ct*j.. of the grid, then its own tokens."""
+    b, h, w, c = x.shape
+    nh, nw = h // ws, w // ws
+    ct_size = carriers.shape[1] // nh
+    x = x + block.pos_embed((ws, ws)).view(ws, ws, c).repeat(nh, nw, 1)
+    carriers = block.carrier(carriers)
+    out_x, out_ct = torch.empty_like(x), torch.empty_like(carriers)
+    for i in range(nh):
+        for j in range(nw):
+            win = x[:, i * ws:(i + 1) * ws, j * ws:(j + 1) * ws].reshape(b, ws * ws, c)
+            rows, cols = slice(i * ct_size, (i + 1) * ct_size), slice(j * ct_size, (j + 1) * ct_size)
+            ct = carriers[:, rows, cols].reshape(b, -1, c)
+            t = torch.cat([ct, win], 1)
+            t = t + block.gamma1 * block.attn(block.norm1(t), (ws, ws), ct.shape[1])
+            t = t + block.gamma2 * block.mlp(block.norm2(t))
+            ct, win = t[:, :ct.shape[1]], t[:, ct.shape[1]:]
+            out_x[:, i * ws:(i + 1) * ws, j * ws:(j + 1) * ws] = win.reshape(b, ws, ws, c)
+            out_ct[:, rows, cols] = ct.reshape(b, ct_size, ct_size, c)
+    return out_x, out_ct
+
+
+@pytest.mark.parametrize('windows', [(2, 5), (3, 1), (2, 2)])
+def test_carrier_tokens_follow_their_windows_on_any_grid(windows):
+    torch.manual_seed(0)
+    ws, c = 7, 16
+    block = HATBlock(c, 2, mlp_ratio=2.0, layer_scale=0.7, with_carriers=True).eval()
+    x = torch.randn(2, windows[0] * ws, windows[1] * ws, c)
+    carriers = torch.randn(2, 2 * windows[0], 2 * windows[1], c)
+    with torch.no_grad():
+        ours = block(x, carriers, ws)
+        naive = _naive_hat_block(block, x, carriers, ws)
+    for a, b in zip(ours, naive):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_carrier_pooling_geometry():
+    # The authors' fixed models: 14 -> kernel 5 stride 3 (224 input), 28 -> kernel 7 stride 3.
+    assert carrier_pooling(14, 7, 2) == (5, 3)
+    assert carrier_pooling(28, 7, 2) == (7, 3)
+    for side in range(2, 200):
+        kernel, stride = carrier_pooling(side, 7, 2)
+        tokens = 2 * math.ceil(side / 7)
+        assert (side - kernel) // stride + 1 == tokens and kernel >= stride >= 1
+    with pytest.raises(ValueError, match='too small'):
+        carrier_pooling(1, 7, 2)
+
+
+def test_repeated_sizes_reuse_the_geometry(tiny):
+    position.log_relative_coords.cache_clear()
+    with torch.no_grad():
+        tiny(torch.randn(1, 3, 96, 160))
+        misses = position.log_relative_coords.cache_info().misses
+        tiny(torch.randn(1, 3, 96, 160))
+    assert position.log_relative_coords.cache_info().misses == misses
+
+
+def test_batch_agrees_with_single_images(tiny):
+    x = torch.randn(3, 3, 70, 117)
+    with torch.no_grad():
+        batch = tiny(x)
+        singles = [tiny(x[i:i + 1]) for i in range(3)]
+    for stage, out in enumerate(batch):
+        torch.testing.assert_close(out, torch.cat([s[stage] for s in singles]), rtol=1e-4,
+                                   atol=1e-5)
+
+
+def test_forward_applies_output_norms_to_the_stage_features(tiny):
+    x = torch.randn(2, 3, 64, 80)
+    with torch.no_grad():
+        stages = tiny.forward_stages(x)
+        outs = tiny(x)
+    for i, (stage, out) in enumerate(zip(stages, outs)):
+        torch.testing.assert_close(out, getattr(tiny, f'norm{i}')(stage))
+    assert isinstance(tiny.norm3, torch.nn.BatchNorm2d)  # the released model's final norm
+
+
+def test_with_cp_same_outputs_and_gradients():
+    torch.manual_seed(0)
+    plain = FasterViT(arch=TINY, drop_path_rate=0.0)
+    checkpointed = FasterViT(arch=TINY, drop_path_rate=0.0, with_cp=True)
+    checkpointed.load_state_dict(plain.state_dict())
+    x = torch.randn(2, 3, 100, 72)
+    outs, grads = [], []
+    for model in (plain, checkpointed):
+        model.train()
+        out = model(x)
+        sum(o.square().mean() for o in out).backward()
+        outs.append([o.detach() for o in out])
+        grads.append({n: p.grad.clone() for n, p in model.named_parameters()})
+    for a, b in zip(*outs):
+        torch.testing.assert_close(a, b)
+    assert grads[0].keys() == grads[1].keys()
+    for name in grads[0]:
+        torch.testing.assert_close(grads[0][name], grads[1][name], rtol=1e-4, atol=1e-6,
+                                   msg=name)
+
+
+def test_frozen_stages_and_norm_eval():
+    model = FasterViT(arch=TINY, frozen_stages=2, norm_eval=True)
+    model.train()
+    frozen = ('patch_embed.', 'stages.0.', 'stages.1.', 'norm0.', 'norm1.')
+    for name, param in model.named_parameters():
+        assert param.requires_grad == (not name.startswith(frozen)), name
+    for name, module in model.named_modules():
+        if name.startswith(frozen):
+            assert not module.training, name
+        if isinstance(module, torch.nn.BatchNorm2d):
+            assert not module.training, name  # norm_eval
+    assert model.stages[2].blocks[0].training
+    before = model.stages[0].blocks[0].norm1.running_mean.clone()
+    model(torch.randn(2, 3, 64, 64))
+    torch.testing.assert_close(model.stages[0].blocks[0].norm1.running_mean, before)
+
+
+def test_get_layer_depth_covers_every_parameter():
+    model = FasterViT(arch=TINY)
+    num_layers = sum(TINY['depths']) + 2
+    depths = {}
+    for name, _ in model.named_parameters(prefix='backbone'):
+        layer, total = model.get_layer_depth(name, prefix='backbone.')
+        assert total == num_layers and 0 <= layer < num_layers, name
+        depths[name] = layer
+    assert depths['backbone.patch_embed.0.weight'] == 0
+    assert depths['backbone.stages.0.blocks.0.conv1.weight'] == 1
+    assert depths['backbone.stages.2.carrier_init.pos_embed.weight'] == 3
+    assert depths['backbone.stages.2.blocks.1.carrier.attn.qkv.weight'] == 4
+    assert depths['backbone.stages.2.downsample.reduction.weight'] == 4
+    assert depths['backbone.norm3.weight'] == num_layers - 1
+    assert set(depths.values()) == set(range(num_layers))
+
+
+@pytest.mark.parametrize('bad,message', [
+    (torch.zeros(1, 4, 64, 64), r'\(N, 3, H, W\)'),
+    (torch.zeros(3, 64, 64), r'\(N, 3, H, W\)'),
+    (torch.zeros(1, 3, 64, 64, dtype=torch.int64), 'floating-point'),
+    (torch.zeros(1, 3, 64, 31), 'H, W >= 32'),
+])
+def test_bad_input_is_a_clear_error(tiny, bad, message):
+    with pytest.raises(ValueError, match=message):
+        tiny(bad)
+
+
+def test_bad_arguments_are_clear_errors():
+    with pytest.raises(ValueError, match='unknown FasterViT arch'):
+        FasterViT('7')
+    with pytest.raises(ValueError, match='misses'):
+        FasterViT(dict(dim=32))
+    with pytest.raises(ValueError, match='cannot use hat'):
+        FasterViT(TINY, hat=(True, False, True, False))
+    with pytest.raises(ValueError, match='ct_size >= 1'):
+        FasterViT(TINY, ct_size=0)
+    with pytest.raises(ValueError, match='one value per stage'):
+        FasterViT(TINY, window_size=(7, 7, 7))
+    with pytest.raises(ValueError, match='out_indices'):
+        FasterViT(TINY, out_indices=(4, ))
+
+
+def test_knobs_override_the_arch():
+    model = FasterViT('0', window_size=8, ct_size=1, hat=(False, False, True, True),
+                      do_propagation=True)
+    assert model.window_size == (8, ) * 4
+    assert model.stages[3].carrier_init is not None and model.stages[3].carrier_init.ct_size == 1
+    assert model.stages[3].blocks[-1].propagate and not model.stages[3].blocks[0].propagate
+    with torch.no_grad():
+        outs = model.eval()(torch.randn(1, 3, 96, 130))
+    assert outs[3].shape == (1, 512, 3, 5)
+
+
+def test_init_weights_follows_the_authors_scheme():
+    model = FasterViT(arch=TINY)
+    model.init_weights()
+    fc1 = model.stages[2].blocks[0].mlp.fc1
+    assert 0.015 < fc1.weight.std() < 0.025 and not fc1.bias.any()
+    torch.testing.assert_close(model.stages[2].blocks[0].gamma1, torch.full((64, ), 0.5))
+
+
+def test_builds_by_name_from_the_three_toolboxes():
+    from mmengine.registry import init_default_scope
+    for scope in ('mmdet', 'mmseg', 'mmpretrain'):
+        init_default_scope(scope)
+        registry = __import__(f'{scope}.registry', fromlist=['MODELS']).MODELS
+        model = registry.build(dict(type='FasterViT', arch='0', out_indices=(3, )))
+        assert isinstance(model, FasterViT) and model.embed_dims == [64, 128, 256, 512]
+
+
+@pytest.mark.parametrize('layout', ['state_dict', 'model', 'bare'])
+def test_converter_tool_round_trip(tmp_path, layout):
+    data = torch.load(reference_dir('fastervit') / 'tiny_ls_prop_224.pt', map_location='cpu',
+                      weights_only=True)
+    src, dst = tmp_path / 'official.pth.tar', tmp_path / 'converted.pth'
+    weights = data['state_dict']
+    torch.save(weights if layout == 'bare' else {layout: weights, 'epoch': 300}, src)
+    proc = run_python(['tools/model_converters/fastervit_to_mmvitplug.py', str(src), str(dst),
+                       '--config', repr(data['config'])], check=True)
+    assert 'loads strictly' in proc.stdout
+    converted = torch.load(dst, map_location='cpu', weights_only=True)
+    model = build_classifier('fastervit', data['config']).eval()
+    model.load_state_dict(converted['state_dict'], strict=True)
+    assert converted['meta']['family'] == 'fastervit'
+    with torch.no_grad():
+        torch.testing.assert_close(model(data['input'], mode='tensor'), data['logits'], **TOL)
+
+
+def test_converter_tool_refuses_a_mismatching_checkpoint(tmp_path):
+    data = torch.load(reference_dir('fastervit') / 'tiny_224.pt', map_location='cpu',
+                      weights_only=True)
+    broken = dict(data['state_dict'])
+    broken.pop('levels.2.blocks.0.hat_attn.qkv.weight')
+    broken['levels.2.blocks.0.extra'] = torch.zeros(1)
+    src, dst = tmp_path / 'official.pth.tar', tmp_path / 'out.pth'
+    torch.save({'state_dict': broken}, src)
+    proc = run_python(['tools/model_converters/fastervit_to_mmvitplug.py', str(src), str(dst),
+                       '--config', repr(data['config'])])
+    assert proc.returncode == 2
+    assert 'stages.2.blocks.0.carrier.attn.qkv.weight' in proc.stderr  # missing
+    assert 'extra' in proc.stderr  # unexpected
+    assert 'Traceback' not in proc.stderr and not dst.exists()
+
+
+def test_converter_tool_infers_released_variants(tmp_path):
+    src, dst = tmp_path / 'fastervit_0_224_1k.pth.tar', tmp_path / 'out.pth'
+    torch.save({'state_dict': keys_listing('fastervit', 'faster_vit_0_224')}, src)
+    proc = run_python(['tools/model_converters/fastervit_to_mmvitplug.py', str(src), str(dst)],
+                      check=True)
+    assert "arch '0'" in proc.stdout and dst.is_file()
+
+
+def test_unsupported_official_options_are_refused():
+    config = dict(dim=32, in_dim=16, depths=[1, 1, 2, 2], num_heads=[2, 2, 4, 4],
+                  window_size=[7, 7, 7, 7], ct_size=2, mlp_ratio=2, layer_norm_last=True)
+    with pytest.raises(ValueError, match='layer_norm_last=False'):
+        official_classifier_cfg('fastervit', config)
+
+
+def test_the_duplicated_carrier_conv_must_agree():
+    data = torch.load(reference_dir('fastervit') / 'tiny_224.pt', map_location='cpu',
+                      weights_only=True)
+    weights = dict(data['state_dict'])
+    key = 'levels.2.global_tokenizer.to_global_feature.pos.weight'
+    weights[key] = weights[key] + 1
+    with pytest.raises(ValueError, match='one module in the official model'):
+        official_to_mmpretrain('fastervit', weights)
