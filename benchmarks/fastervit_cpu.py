@@ -27,7 +27,7 @@ NAMES = ['FasterViT-0', 'Swin-T', 'ConvNeXt-T']
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--repeats', type=int, default=5)
+    parser.add_argument('--repeats', type=int, default=7)
     parser.add_argument('--out', default=str(HERE / 'fastervit_cpu'), help='output path stem')
     parser.add_argument('--no-memory', action='store_true', help='skip the memory subprocesses')
     args = parser.parse_args(argv)
