@@ -52,6 +52,38 @@ def interleaved_medians(runners: Dict[str, Callable[[], object]], repeats: int) 
     return {name: statistics.median(t) for name, t in times.items()}
 
 
+def backbone_rows(names, shapes, repeats: int, memory: bool = True) -> list:
+    """Latency, throughput, speed relative to Swin-T (which must be in ``names``) and optional
+    peak memory of each backbone at each (batch, height, width), interleaved per shape."""
+    models = {n: build_backbone(n) for n in names}
+    rows = []
+    for b, h, w in shapes:
+        print(f'backbones at {b}x3x{h}x{w} ...', flush=True)
+        x = torch.randn(b, 3, h, w)
+        medians = interleaved_medians({n: (lambda m=m: m(x)) for n, m in models.items()},
+                                      repeats)
+        for n in names:
+            row = dict(model=n, batch=b, height=h, width=w, latency_ms=medians[n] * 1e3,
+                       images_per_s=b / medians[n],
+                       speedup_vs_swin_t=medians['Swin-T'] / medians[n])
+            if memory:
+                row['peak_mem_mib'] = memory_probe(n, b, h, w)
+            rows.append(row)
+    return rows
+
+
+def backbone_table(rows: list) -> list:
+    """Markdown lines of :func:`backbone_rows`' table."""
+    lines = ['| input (BxHxW) | model | latency (ms) | images/s | speed vs Swin-T | '
+             'peak memory (MiB) |', '|---|---|---|---|---|---|']
+    for r in rows:
+        mem = f'{r["peak_mem_mib"]:.0f}' if 'peak_mem_mib' in r else '-'
+        lines.append(f'| {r["batch"]}x{r["height"]}x{r["width"]} | {r["model"]} | '
+                     f'{r["latency_ms"]:.0f} | {r["images_per_s"]:.2f} | '
+                     f'{r["speedup_vs_swin_t"]:.2f}x | {mem} |')
+    return lines
+
+
 def memory_probe(name: str, b: int, h: int, w: int) -> float:
     """Peak-RSS rise (MiB) of one no-grad forward pass of backbone ``name``, measured in a
     fresh subprocess (Linux)."""

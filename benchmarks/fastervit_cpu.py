@@ -19,7 +19,7 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from common import build_backbone, header, header_line, interleaved_medians, memory_probe  # noqa: E402
+from common import backbone_rows, backbone_table, header, header_line  # noqa: E402
 
 SHAPES = [(8, 224, 224), (1, 512, 512), (1, 800, 1344), (1, 1024, 1024)]
 NAMES = ['FasterViT-0', 'Swin-T', 'ConvNeXt-T']
@@ -35,20 +35,7 @@ def main(argv=None) -> int:
     torch.manual_seed(0)
     info = header()
     print(f'CPU: {info["cpu"]}, {info["threads"]} threads; torch {info["torch"]}', flush=True)
-    models = {n: build_backbone(n) for n in NAMES}
-    rows = []
-    for b, h, w in SHAPES:
-        print(f'backbones at {b}x3x{h}x{w} ...', flush=True)
-        x = torch.randn(b, 3, h, w)
-        medians = interleaved_medians({n: (lambda m=m: m(x)) for n, m in models.items()},
-                                      args.repeats)
-        for n in NAMES:
-            row = dict(model=n, batch=b, height=h, width=w, latency_ms=medians[n] * 1e3,
-                       images_per_s=b / medians[n],
-                       speedup_vs_swin_t=medians['Swin-T'] / medians[n])
-            if not args.no_memory:
-                row['peak_mem_mib'] = memory_probe(n, b, h, w)
-            rows.append(row)
+    rows = backbone_rows(NAMES, SHAPES, args.repeats, memory=not args.no_memory)
 
     def latency(name, h, w):
         return next(r['latency_ms'] for r in rows if (r['model'], r['height'], r['width'],
@@ -71,14 +58,8 @@ def render(result: dict) -> str:
         '# FasterViT on CPU', '',
         header_line(result['header'], result['repeats']), '',
         'Command: `.venv/bin/python benchmarks/fastervit_cpu.py`', '',
-        '| input (BxHxW) | model | latency (ms) | images/s | speed vs Swin-T | peak memory (MiB) |',
-        '|---|---|---|---|---|---|'
     ]
-    for r in result['backbones']:
-        mem = f'{r["peak_mem_mib"]:.0f}' if 'peak_mem_mib' in r else '-'
-        lines.append(f'| {r["batch"]}x{r["height"]}x{r["width"]} | {r["model"]} | '
-                     f'{r["latency_ms"]:.0f} | {r["images_per_s"]:.2f} | '
-                     f'{r["speedup_vs_swin_t"]:.2f}x | {mem} |')
+    lines += backbone_table(result['backbones'])
     lines += ['', 'Latency growth from 512x512 to 1024x1024 (log-log slope against pixels; '
               '1.0 is linear):', '']
     lines += [f'- {n}: {s:.2f}' for n, s in result['latency_slope_512_to_1024'].items()]

@@ -22,7 +22,7 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from common import build_backbone, header, header_line, interleaved_medians, memory_probe  # noqa: E402
+from common import backbone_rows, backbone_table, header, header_line, interleaved_medians  # noqa: E402
 BACKBONE_SHAPES = [(8, 224, 224), (1, 512, 512), (1, 800, 1344)]
 LAYER_SHAPES = [(8, 14, 14), (1, 32, 32), (1, 56, 56), (1, 50, 84), (1, 64, 64)]
 
@@ -55,22 +55,8 @@ def main(argv=None) -> int:
     info = header()
     print(f'CPU: {info["cpu"]}, {info["threads"]} threads; torch {info["torch"]}, '
           f'mmdet {info["mmdet"]}', flush=True)
-    names = ['LITv2-S', 'Swin-T', 'PVTv2-b2']
-    models = {n: build_backbone(n) for n in names}
-    backbone_rows = []
-    for b, h, w in BACKBONE_SHAPES:
-        print(f'backbones at {b}x3x{h}x{w} ...', flush=True)
-        x = torch.randn(b, 3, h, w)
-        medians = interleaved_medians({n: (lambda m=m: m(x)) for n, m in models.items()},
-                                      args.repeats)
-        for n in names:
-            row = dict(model=n, batch=b, height=h, width=w, latency_ms=medians[n] * 1e3,
-                       images_per_s=b / medians[n],
-                       speedup_vs_swin_t=medians['Swin-T'] / medians[n])
-            if not args.no_memory:
-                row['peak_mem_mib'] = memory_probe(n, b, h, w)
-            backbone_rows.append(row)
-    del models
+    backbones = backbone_rows(['LITv2-S', 'Swin-T', 'PVTv2-b2'], BACKBONE_SHAPES,
+                              args.repeats, memory=not args.no_memory)
 
     layer_names = ['HiLo', 'Window (Swin)', 'SRA (PVT)', 'Global']
     layers = {n: build_layer(n) for n in layer_names}
@@ -85,7 +71,7 @@ def main(argv=None) -> int:
                                    latency_ms=medians[n] * 1e3,
                                    hilo_speedup=medians[n] / medians['HiLo']))
 
-    result = dict(header=info, repeats=args.repeats, backbones=backbone_rows,
+    result = dict(header=info, repeats=args.repeats, backbones=backbones,
                   layers=layer_rows)
     Path(args.out + '.json').write_text(json.dumps(result, indent=2))
     md = render(result)
@@ -102,14 +88,8 @@ def render(result: dict) -> str:
         header_line(info, result['repeats']), '',
         'Command: `.venv/bin/python benchmarks/litv2_cpu.py`', '',
         '## Backbones', '',
-        '| input (BxHxW) | model | latency (ms) | images/s | speed vs Swin-T | peak memory (MiB) |',
-        '|---|---|---|---|---|---|'
     ]
-    for r in result['backbones']:
-        mem = f'{r["peak_mem_mib"]:.0f}' if 'peak_mem_mib' in r else '-'
-        lines.append(f'| {r["batch"]}x{r["height"]}x{r["width"]} | {r["model"]} | '
-                     f'{r["latency_ms"]:.0f} | {r["images_per_s"]:.2f} | '
-                     f'{r["speedup_vs_swin_t"]:.2f}x | {mem} |')
+    lines += backbone_table(result['backbones'])
     lines += [
         '', '## Attention layers (384 channels, 12 heads)', '',
         '| feature map (BxHxW) | layer | latency (ms) | HiLo speed-up over it |',

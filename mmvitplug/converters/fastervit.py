@@ -4,6 +4,8 @@ from typing import Dict
 
 import torch
 
+from .common import image_classifier, refuse_unreleased
+
 # Buffers the official model keeps but mmvitplug recomputes from the input geometry.
 _GEOMETRY_BUFFERS = ('.relative_bias', '.relative_coords_table', '.relative_position_index')
 # The carrier-token initialiser's conv is registered twice in the official model.
@@ -65,10 +67,7 @@ def official_classifier_cfg(config: dict) -> dict:
 
     ``resolution`` is dropped: mmvitplug computes all geometry from the input.
     """
-    for key, released in _RELEASED_ONLY:
-        if config.get(key, released) != released:
-            raise ValueError(f'mmvitplug FasterViT implements {key}={released!r} (as every '
-                             f'released model), got {config[key]!r}')
+    refuse_unreleased('FasterViT', config, _RELEASED_ONLY)
     dim = config['dim']
     hat = config.get('hat', [False, False, True, False])
     if hat is None:  # the official constructor's "everywhere"; conv stages ignore it
@@ -92,15 +91,7 @@ def official_classifier_cfg(config: dict) -> dict:
         qkv_bias=config.get('qkv_bias', True),
         drop_path_rate=config.get('drop_path_rate', 0.2),
         out_indices=(3, ))
-    return dict(
-        type='ImageClassifier',
-        backbone=backbone,
-        neck=dict(type='GlobalAveragePooling'),
-        head=dict(
-            type='LinearClsHead',
-            num_classes=config.get('num_classes', 1000),
-            in_channels=dim * 8,
-            loss=dict(type='CrossEntropyLoss', loss_weight=1.0)))
+    return image_classifier(backbone, config.get('num_classes', 1000), dim * 8)
 
 
 def infer_config(state_dict: Dict[str, torch.Tensor]) -> dict:

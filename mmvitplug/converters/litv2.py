@@ -4,6 +4,8 @@ from typing import Dict
 
 import torch
 
+from .common import image_classifier, refuse_unreleased
+
 # (official pattern, mmvitplug replacement), applied in order to each key.
 _RENAMES = (
     (r'^layers\.(\d+)\.blocks\.', r'stages.\1.blocks.'),
@@ -41,11 +43,8 @@ def official_to_mmpretrain(state_dict: Dict[str, torch.Tensor]) -> Dict[str, tor
 def official_classifier_cfg(config: dict) -> dict:
     """ImageClassifier config equal to the official ``LITv2(**config)``."""
     # Options of the official constructor that no released model changes.
-    for key, released in (('ape', False), ('patch_norm', True), ('patch_size', 4),
-                          ('qk_scale', None)):
-        if config.get(key, released) != released:
-            raise ValueError(f'mmvitplug LITv2 implements {key}={released!r} (as every released '
-                             f'model), got {config[key]!r}')
+    refuse_unreleased('LITv2', config, (('ape', False), ('patch_norm', True),
+                                        ('patch_size', 4), ('qk_scale', None)))
     embed = config['embed_dim']
     has_msa = config.get('has_msa', (0, 0, 1, 1))
     backbone = dict(
@@ -62,15 +61,7 @@ def official_classifier_cfg(config: dict) -> dict:
         qkv_bias=config.get('qkv_bias', True),
         drop_path_rate=config.get('drop_path_rate', 0.0),
         out_indices=(3, ))
-    return dict(
-        type='ImageClassifier',
-        backbone=backbone,
-        neck=dict(type='GlobalAveragePooling'),
-        head=dict(
-            type='LinearClsHead',
-            num_classes=config.get('num_classes', 1000),
-            in_channels=embed * 8,
-            loss=dict(type='CrossEntropyLoss', loss_weight=1.0)))
+    return image_classifier(backbone, config.get('num_classes', 1000), embed * 8)
 
 
 def infer_config(state_dict: Dict[str, torch.Tensor]) -> dict:
