@@ -126,6 +126,16 @@ def header() -> dict:
                 torch=torch.__version__, mmdet=mmdet.__version__, mmengine=mmengine.__version__)
 
 
+def write_report(out: str, result: dict, render) -> None:
+    """Write ``OUT.json`` (the measurements) and ``OUT.md`` (``render(result)``), print the table."""
+    import json
+    Path(out + '.json').write_text(json.dumps(result, indent=2))
+    md = render(result)
+    Path(out + '.md').write_text(md)
+    print(md)
+    print(f'written: {out}.json, {out}.md')
+
+
 def header_line(info: dict, repeats: int) -> str:
     return (f'Machine: {info["cpu"]}, {info["threads"]} torch threads; Python {info["python"]}, '
             f'torch {info["torch"]}, mmdet {info["mmdet"]}, mmengine {info["mmengine"]}. '

@@ -10,7 +10,6 @@ a fresh subprocess (rise of the peak resident memory during one forward pass). L
 the log-log slope of latency against pixels from 512x512 to 1024x1024 (1.0 = linear).
 """
 import argparse
-import json
 import math
 import sys
 from pathlib import Path
@@ -19,7 +18,7 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from common import backbone_rows, backbone_table, header, header_line  # noqa: E402
+from common import backbone_rows, backbone_table, header, header_line, write_report  # noqa: E402
 
 SHAPES = [(8, 224, 224), (1, 512, 512), (1, 800, 1344), (1, 1024, 1024)]
 NAMES = ['FasterViT-0', 'Swin-T', 'ConvNeXt-T']
@@ -45,11 +44,7 @@ def main(argv=None) -> int:
               for n in NAMES}
     result = dict(header=info, repeats=args.repeats, backbones=rows,
                   latency_slope_512_to_1024=growth)
-    Path(args.out + '.json').write_text(json.dumps(result, indent=2))
-    md = render(result)
-    Path(args.out + '.md').write_text(md)
-    print(md)
-    print(f'written: {args.out}.json, {args.out}.md')
+    write_report(args.out, result, render)
     return 0
 
 

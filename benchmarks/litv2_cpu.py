@@ -14,7 +14,6 @@
    PVTv2 stage 3) and global attention (torch MultiheadAttention), over feature-map sizes.
 """
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -22,7 +21,7 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from common import backbone_rows, backbone_table, header, header_line, interleaved_medians  # noqa: E402
+from common import backbone_rows, backbone_table, header, header_line, write_report, interleaved_medians  # noqa: E402
 BACKBONE_SHAPES = [(8, 224, 224), (1, 512, 512), (1, 800, 1344)]
 LAYER_SHAPES = [(8, 14, 14), (1, 32, 32), (1, 56, 56), (1, 50, 84), (1, 64, 64)]
 
@@ -73,11 +72,7 @@ def main(argv=None) -> int:
 
     result = dict(header=info, repeats=args.repeats, backbones=backbones,
                   layers=layer_rows)
-    Path(args.out + '.json').write_text(json.dumps(result, indent=2))
-    md = render(result)
-    Path(args.out + '.md').write_text(md)
-    print(md)
-    print(f'written: {args.out}.json, {args.out}.md')
+    write_report(args.out, result, render)
     return 0
 
 

@@ -73,7 +73,9 @@ def _scaled(x: torch.Tensor, gamma: Optional[nn.Parameter]) -> torch.Tensor:
 class _PreNormBlock(nn.Module):
     """Position embedding, then pre-norm residual attention and MLP with optional layer scale.
 
-    Shared by the window part of :class:`HATBlock` and by :class:`CarrierTokenAttention`.
+    The parameters of both halves of a HAT block; :meth:`residuals` is the whole update of the
+    carrier tokens (:class:`CarrierTokenAttention`), while :class:`HATBlock` splits the window
+    part around the window partition.
     """
 
     def __init__(self, dim: int, num_heads: int, mlp_ratio: float, qkv_bias: bool,
@@ -89,7 +91,8 @@ class _PreNormBlock(nn.Module):
         else:
             self.gamma1 = nn.Parameter(torch.full((dim, ), float(layer_scale)))
             self.gamma2 = nn.Parameter(torch.full((dim, ), float(layer_scale)))
-        # Row-wise: per window for window tokens (as the authors), per image for carriers.
+        # Row-wise: per image for the map and in the carrier attention, per window for the
+        # carriers inside window attention (the authors drop per window throughout).
         self.drop_path = StochasticDepth(drop_path, mode='row')
 
     def residuals(self, x: torch.Tensor, size: Tuple[int, int], num_prefix: int) -> torch.Tensor:
@@ -149,17 +152,15 @@ class HATBlock(_PreNormBlock):
         nh, nw = -(-h // ws), -(-w // ws)
         size = (ws, ws)
         x = x + self.pos_embed(size).view(ws, ws, c).repeat(nh, nw, 1)[:h, :w]
+        tokens = window_partition(pad_to_multiple(self.norm1(x), ws), ws).flatten(0, 1)
+        num_ct = 0
         if carriers is not None:
             ct_size = carriers.shape[1] // nh
             carriers = self.carrier(carriers)
             ct = window_partition(carriers, ct_size).flatten(0, 1)
-        else:
-            ct_size, ct = 0, x.new_empty(b * nh * nw, 0, c)
-        num_ct = ct.shape[1]
-
-        tokens = window_partition(pad_to_multiple(self.norm1(x), ws), ws).flatten(0, 1)
-        out = self.attn(torch.cat([self.norm1(ct), tokens], dim=1), size, num_ct,
-                        key_padding(h, w, ws, num_ct, x.device))
+            num_ct = ct.shape[1]
+            tokens = torch.cat([self.norm1(ct), tokens], dim=1)
+        out = self.attn(tokens, size, num_ct, key_padding(h, w, ws, num_ct, x.device))
         ct_out, out = out.split([num_ct, ws * ws], dim=1)
         out = window_reverse(out.reshape(b, nh * nw, ws * ws, c), ws, (nh * ws, nw * ws))
         x = x + self.drop_path(_scaled(out[:, :h, :w], self.gamma1))
