@@ -10,9 +10,9 @@ from typing import Dict, Optional
 
 import torch
 
-from . import fastervit, litv2
+from . import biformer, fastervit, litv2
 
-_FAMILIES = {'fastervit': fastervit, 'litv2': litv2}
+_FAMILIES = {'biformer': biformer, 'fastervit': fastervit, 'litv2': litv2}
 
 __all__ = [
     'official_to_mmpretrain', 'official_classifier_cfg', 'load_official_checkpoint',

@@ -1,8 +1,18 @@
-"""Non-overlapping window partition of channels-last maps, with right/bottom padding."""
-from typing import Tuple
+"""Non-overlapping window partition of channels-last maps, with right/bottom padding.
+
+Windows are square (``int``) or rectangular (``(height, width)``): BiFormer's regions are a fixed
+count per side, so their shape follows the map's aspect ratio.
+"""
+from typing import Tuple, Union
 
 import torch
 import torch.nn.functional as F
+
+WindowSize = Union[int, Tuple[int, int]]
+
+
+def _pair(size: WindowSize) -> Tuple[int, int]:
+    return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
@@ -14,18 +24,19 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
     return x
 
 
-def window_partition(x: torch.Tensor, window_size: int) -> torch.Tensor:
-    """(B, H, W, C) with H, W multiples of ``window_size`` -> (B, nH*nW, ws*ws, C), row-major."""
+def window_partition(x: torch.Tensor, window_size: WindowSize) -> torch.Tensor:
+    """(B, H, W, C) with H, W multiples of the window -> (B, nH*nW, wh*ww, C), row-major."""
     b, h, w, c = x.shape
-    ws = window_size
-    x = x.view(b, h // ws, ws, w // ws, ws, c).transpose(2, 3)
-    return x.reshape(b, (h // ws) * (w // ws), ws * ws, c)
+    wh, ww = _pair(window_size)
+    x = x.view(b, h // wh, wh, w // ww, ww, c).transpose(2, 3)
+    return x.reshape(b, (h // wh) * (w // ww), wh * ww, c)
 
 
-def window_reverse(windows: torch.Tensor, window_size: int, size: Tuple[int, int]) -> torch.Tensor:
-    """Inverse of :func:`window_partition`: (B, nH*nW, ws*ws, C) -> (B, H, W, C)."""
+def window_reverse(windows: torch.Tensor, window_size: WindowSize,
+                   size: Tuple[int, int]) -> torch.Tensor:
+    """Inverse of :func:`window_partition`: (B, nH*nW, wh*ww, C) -> (B, H, W, C)."""
     h, w = size
     b, _, _, c = windows.shape
-    ws = window_size
-    x = windows.view(b, h // ws, w // ws, ws, ws, c).transpose(2, 3)
+    wh, ww = _pair(window_size)
+    x = windows.view(b, h // wh, w // ww, wh, ww, c).transpose(2, 3)
     return x.reshape(b, h, w, c)

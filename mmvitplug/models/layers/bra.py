@@ -1,0 +1,233 @@
+"""Bi-Level Routing Attention (BRA, BiFormer) and BiFormer's global attention with LePE.
+
+BRA cuts the map into regions, routes every query region to the ``topk`` regions whose mean key
+best matches its mean query, and lets its tokens attend to the tokens of those regions only;
+a 5x5 depthwise conv of V adds local context (LePE).
+
+Two things make this differ from the authors' formulation while giving the same numbers:
+
+* the authors copy the routed keys and values for every query region at once (``topk`` copies
+  of K and V) and materialise all attention logits. Here the copies are made for a bounded chunk
+  of query regions at a time and fed to fused scaled-dot-product attention, so the transient
+  memory no longer grows with ``topk`` times the map; where every region is routed (few regions),
+  there is no copy at all. :func:`gather_all_routed_attention` keeps the authors' formulation as
+  the executable specification (tests) and the memory baseline (benchmarks).
+* the authors zero-pad the normalised input to whole regions before the q/k/v projection. A
+  zero token projects to the projection's bias, so here only real tokens are projected and the
+  padding is filled with the bias: the same padded q/k/v, without projecting padding. As in the
+  released model, padded tokens take part in routing (region means), attention (keys) and LePE.
+
+Region geometry is computed from the input: either a fixed number of regions per side
+(``n_win``, the released policy: region sides grow with the image) or a fixed region side
+(``region_size`` tokens: the number of regions grows with the image, so the attention cost stays
+linear in the number of tokens).
+"""
+import math
+from typing import Optional, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .window import window_partition, window_reverse
+
+# Routed keys/values copied at once, in elements: bounds the transient memory of BRA (8 MiB in
+# float32) while keeping each fused attention call large enough to be efficient.
+GATHER_CHUNK_ELEMENTS = 1 << 21
+
+
+def region_grid(size: Tuple[int, int], n_win: Optional[int] = None,
+                region_size: Optional[int] = None) -> Tuple[Tuple[int, int], Tuple[int, int]]:
+    """Regions per side ``(ny, nx)`` and region shape ``(rh, rw)`` for an ``h x w`` map.
+
+    With ``n_win`` the map is cut into ``n_win x n_win`` regions of ``ceil(side / n_win)``
+    tokens (the map is padded to ``n_win`` times that); with ``region_size`` into regions of
+    ``min(region_size, side)`` tokens per side, as many as cover the map.
+    """
+    if (n_win is None) == (region_size is None):
+        raise ValueError('give exactly one of n_win (regions per side) and region_size '
+                         f'(tokens per region side), got n_win={n_win}, region_size={region_size}')
+    if n_win is not None:
+        rh, rw = (math.ceil(s / n_win) for s in size)
+        return (n_win, n_win), (rh, rw)
+    rh, rw = (min(region_size, s) for s in size)
+    return (math.ceil(size[0] / rh), math.ceil(size[1] / rw)), (rh, rw)
+
+
+def route(q_regions: torch.Tensor, k_regions: torch.Tensor, topk: int,
+          scale: float) -> torch.Tensor:
+    """Indices (B, P, topk) of the regions each query region attends to.
+
+    Args:
+        q_regions, k_regions: (B, P, C) region means of queries and keys.
+
+    Routing is a hard selection: no gradient flows through it.
+    """
+    with torch.no_grad():
+        scores = (q_regions * scale) @ k_regions.transpose(-2, -1)
+        return scores.topk(topk, dim=-1).indices
+
+
+def _heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
+    """(G, L, C) -> (G, heads, L, C // heads), a view."""
+    g, length, c = x.shape
+    return x.view(g, length, num_heads, c // num_heads).transpose(1, 2)
+
+
+def routed_attention(q: torch.Tensor, kv: torch.Tensor, index: torch.Tensor, num_heads: int,
+                     scale: float) -> torch.Tensor:
+    """Attention of each query region over the tokens of its routed regions.
+
+    Args:
+        q: (G, Lq, Cqk) queries, one row per region (G = batch x regions).
+        kv: (G, Lk, Cqk + Cv) keys and values of the same regions.
+        index: (G, topk) rows of ``kv`` that each query region attends to (indices into G).
+        num_heads: heads; each uses ``Cqk / heads`` and ``Cv / heads`` channels.
+        scale: logit scale.
+
+    Returns:
+        (G, Lq, Cv).
+
+    The routed keys and values are copied for a chunk of query regions at a time
+    (:data:`GATHER_CHUNK_ELEMENTS`), never for all at once.
+    """
+    groups, lk, width = kv.shape
+    qk_dim = q.shape[-1]
+    topk = index.shape[1]
+    chunk = max(1, GATHER_CHUNK_ELEMENTS // (topk * lk * width))
+    outs = []
+    for start in range(0, groups, chunk):
+        rows = index[start:start + chunk]
+        selected = kv.index_select(0, rows.reshape(-1)).view(rows.shape[0], topk * lk, width)
+        outs.append(
+            F.scaled_dot_product_attention(
+                _heads(q[start:start + chunk], num_heads), _heads(selected[..., :qk_dim], num_heads),
+                _heads(selected[..., qk_dim:], num_heads), scale=scale))
+    out = outs[0] if len(outs) == 1 else torch.cat(outs)
+    return out.transpose(1, 2).flatten(2)
+
+
+def gather_all_routed_attention(q: torch.Tensor, kv: torch.Tensor, index: torch.Tensor,
+                                num_heads: int, scale: float) -> torch.Tensor:
+    """:func:`routed_attention` as the authors compute it: the routed keys and values of every
+    query region copied at once, and the logits of all heads materialised. Memory grows with
+    ``topk`` times the map; kept as the specification and the benchmarks' baseline."""
+    groups, lk, width = kv.shape
+    qk_dim = q.shape[-1]
+    selected = kv[index].view(groups, -1, width)
+    k, v = _heads(selected[..., :qk_dim], num_heads), _heads(selected[..., qk_dim:], num_heads)
+    logits = (_heads(q, num_heads) * scale) @ k.transpose(-2, -1)
+    out = logits.softmax(dim=-1) @ v
+    return out.transpose(1, 2).flatten(2)
+
+
+class BiLevelRoutingAttention(nn.Module):
+    """BRA on a (B, H, W, C) map, regions padded on the right/bottom as needed.
+
+    Args:
+        dim: channels of the input and of the values.
+        num_heads: attention heads.
+        topk: regions each query region attends to (all regions where there are fewer).
+        qk_dim: channels of queries and keys; default ``dim``.
+        n_win: regions per side (the released policy); exclusive with ``region_size``.
+        region_size: tokens per region side (linear-cost policy for large inputs).
+        side_kernel: kernel of the depthwise LePE conv on V.
+        gather_all: route with :func:`gather_all_routed_attention` (the authors' memory-hungry
+            formulation; for tests and benchmarks).
+
+    The attention scale is ``qk_dim ** -0.5`` over the full q/k width, not per head, as in the
+    released model (the weights are trained with it).
+    """
+
+    def __init__(self, dim: int, num_heads: int, topk: int, qk_dim: Optional[int] = None,
+                 n_win: Optional[int] = 7, region_size: Optional[int] = None,
+                 side_kernel: int = 5, gather_all: bool = False) -> None:
+        super().__init__()
+        qk_dim = qk_dim or dim
+        if qk_dim % num_heads or dim % num_heads:
+            raise ValueError(f'qk_dim {qk_dim} and dim {dim} must divide by num_heads {num_heads}')
+        if topk < 1:
+            raise ValueError(f'topk must be >= 1, got {topk}')
+        region_grid((1, 1), n_win, region_size)  # validates the policy
+        self.num_heads = num_heads
+        self.topk = topk
+        self.qk_dim = qk_dim
+        self.scale = qk_dim**-0.5
+        self.n_win = n_win
+        self.region_size = region_size
+        self.gather_all = gather_all
+        self.qkv = nn.Linear(dim, 2 * qk_dim + dim)
+        self.proj = nn.Linear(dim, dim)
+        self.lepe = nn.Conv2d(dim, dim, side_kernel, padding=side_kernel // 2, groups=dim)
+
+    def _padded_qkv(self, x: torch.Tensor, padded: Tuple[int, int]) -> torch.Tensor:
+        """``qkv`` of the input zero-padded to ``padded``, projecting real tokens only."""
+        qkv = self.qkv(x)
+        b, h, w, d = qkv.shape
+        hp, wp = padded
+        if (hp, wp) == (h, w):
+            return qkv
+        fill = self.qkv.bias if self.qkv.bias is not None else qkv.new_zeros(d)
+        out = fill.to(qkv.dtype).expand(b, hp, wp, d).clone()
+        out[:, :h, :w] = qkv
+        return out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, H, W, C) -> (B, H, W, C)."""
+        b, h, w, c = x.shape
+        (ny, nx), (rh, rw) = region_grid((h, w), self.n_win, self.region_size)
+        hp, wp = ny * rh, nx * rw
+        qkv = self._padded_qkv(x, (hp, wp))
+        regions = window_partition(qkv, (rh, rw)).flatten(0, 1)  # (B*P, rh*rw, 2qk + C)
+        qk = self.qk_dim
+        q, kv = regions[..., :qk], regions[..., qk:]
+        num_regions = ny * nx
+        if self.topk >= num_regions and not self.gather_all:
+            # Every region is routed: plain attention over the whole (padded) map.
+            per_image = regions.view(b, num_regions * rh * rw, -1)
+            out = F.scaled_dot_product_attention(
+                _heads(per_image[..., :qk], self.num_heads),
+                _heads(per_image[..., qk:2 * qk], self.num_heads),
+                _heads(per_image[..., 2 * qk:], self.num_heads), scale=self.scale)
+            out = out.transpose(1, 2).reshape(b * num_regions, rh * rw, c)
+        else:
+            means = regions[..., :2 * qk].mean(1).view(b, num_regions, 2 * qk)
+            index = route(means[..., :qk], means[..., qk:], min(self.topk, num_regions),
+                          self.scale)
+            index = (index + torch.arange(b, device=x.device).view(b, 1, 1) * num_regions)
+            attend = gather_all_routed_attention if self.gather_all else routed_attention
+            out = attend(q, kv, index.flatten(0, 1), self.num_heads, self.scale)
+        out = window_reverse(out.view(b, num_regions, rh * rw, c), (rh, rw), (hp, wp))
+        values = qkv[..., 2 * qk:].permute(0, 3, 1, 2)
+        lepe = self.lepe(values.contiguous(memory_format=torch.channels_last))
+        return self.proj(out[:, :h, :w] + lepe.permute(0, 2, 3, 1)[:, :h, :w])
+
+
+class GlobalAttentionLePE(nn.Module):
+    """Multi-head self-attention over the whole (B, H, W, C) map plus a depthwise conv of the
+    attention's input (LePE); BiFormer's last stage.
+
+    Args:
+        dim: channels.
+        num_heads: heads (scale ``head_dim ** -0.5``).
+        qkv_bias: bias of the q/k/v projection (none in the released model).
+        side_kernel: kernel of the depthwise LePE conv.
+    """
+
+    def __init__(self, dim: int, num_heads: int = 8, qkv_bias: bool = False,
+                 side_kernel: int = 5) -> None:
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f'dim {dim} is not divisible by num_heads {num_heads}')
+        self.num_heads = num_heads
+        self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)
+        self.proj = nn.Linear(dim, dim)
+        self.lepe = nn.Conv2d(dim, dim, side_kernel, padding=side_kernel // 2, groups=dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, H, W, C) -> (B, H, W, C)."""
+        b, h, w, c = x.shape
+        q, k, v = self.qkv(x).view(b, h * w, 3, c).unbind(2)
+        out = F.scaled_dot_product_attention(*(_heads(t, self.num_heads) for t in (q, k, v)))
+        lepe = self.lepe(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+        return self.proj(out.transpose(1, 2).reshape(b, h, w, c) + lepe)
