@@ -1,12 +1,10 @@
 """LITv2: equality with the authors' model (reference cases), converters, any input size,
 training utilities and input checks."""
-import math
-
 import pytest
 import torch
 from torchvision.ops import deform_conv2d
 
-from conftest import ANY_SIZES, REPO, keys_listing, reference_cases, reference_dir, run_python
+from conftest import REPO, keys_listing, reference_cases, reference_dir, run_python
 from conftest import build_classifier as build_classifier_for
 from mmvitplug.converters import official_classifier_cfg, official_to_mmpretrain
 from mmvitplug.models import LITv2
@@ -78,122 +76,6 @@ def test_released_variants_convert_and_load_strictly(variant, arch, params):
     assert set(LITv2(arch, out_indices=(3, )).state_dict()) == backbone_keys
 
 
-SIZES = ANY_SIZES
-
-
-@pytest.fixture(scope='module')
-def tiny():
-    torch.manual_seed(0)
-    return LITv2(arch=TINY, alpha=0.5).eval()
-
-
-@pytest.mark.parametrize('size', SIZES, ids=[f'{h}x{w}' for h, w in SIZES])
-def test_any_input_size(tiny, size):
-    """Stage sizes: ceil(side / 4) after the patch embedding, then floor(side / 2) per merge."""
-    h, w = size
-    with torch.no_grad():
-        outs = tiny(torch.randn(1, 3, h, w))
-    side_h, side_w = math.ceil(h / 4), math.ceil(w / 4)
-    for i, out in enumerate(outs):
-        assert out.shape == (1, tiny.embed_dims[i], side_h, side_w)
-        assert torch.isfinite(out).all()
-        side_h, side_w = side_h // 2, side_w // 2
-
-
-def test_batch_sizes_one_to_nine_agree_with_single_images(tiny):
-    torch.manual_seed(1)
-    x = torch.randn(9, 3, 70, 53)
-    with torch.no_grad():
-        singles = [tiny(x[i:i + 1]) for i in range(9)]
-        for b in range(1, 10):
-            outs = tiny(x[:b])
-            for stage, out in enumerate(outs):
-                expected = torch.cat([s[stage] for s in singles[:b]])
-                torch.testing.assert_close(out, expected, rtol=1e-4, atol=1e-5)
-
-
-def test_forward_applies_output_norms_to_the_stage_features(tiny):
-    x = torch.randn(2, 3, 64, 80)
-    with torch.no_grad():
-        stages = tiny.forward_stages(x)
-        outs = tiny(x)
-    for i, (stage, out) in enumerate(zip(stages, outs)):
-        norm = getattr(tiny, f'norm{i}')
-        expected = norm(stage)
-        torch.testing.assert_close(out, expected)
-
-
-def test_out_indices_selects_stages():
-    model = LITv2(arch=TINY, out_indices=(1, 3)).eval()
-    with torch.no_grad():
-        outs = model(torch.randn(1, 3, 64, 64))
-    assert [o.shape[1] for o in outs] == [32, 128]
-    assert not hasattr(model, 'norm0') and hasattr(model, 'norm3')
-
-
-def test_with_cp_same_outputs_and_gradients():
-    torch.manual_seed(0)
-    plain = LITv2(arch=TINY, drop_path_rate=0.0)
-    checkpointed = LITv2(arch=TINY, drop_path_rate=0.0, with_cp=True)
-    checkpointed.load_state_dict(plain.state_dict())
-    x = torch.randn(2, 3, 72, 64)
-    grads = []
-    for model in (plain, checkpointed):
-        model.train()
-        outs = model(x)
-        sum(o.square().mean() for o in outs).backward()
-        grads.append({n: p.grad.clone() for n, p in model.named_parameters()})
-        model.zero_grad()
-    for name in grads[0]:
-        torch.testing.assert_close(grads[0][name], grads[1][name], rtol=1e-4, atol=1e-6,
-                                   msg=name)
-
-
-def test_frozen_stages_and_norm_eval():
-    model = LITv2(arch=TINY, frozen_stages=2, norm_eval=True)
-    model.train()
-    frozen = ('patch_embed.', 'stages.0.', 'stages.1.', 'norm0.', 'norm1.')
-    for name, param in model.named_parameters():
-        assert param.requires_grad == (not name.startswith(frozen)), name
-    for name, module in model.named_modules():
-        if name.startswith(frozen):
-            assert not module.training, name
-        if isinstance(module, torch.nn.BatchNorm2d):
-            assert not module.training, name  # norm_eval
-    assert model.stages[2].blocks[0].training
-    # A frozen stage's BatchNorm statistics do not move in training mode.
-    before = model.stages[0].downsample.norm.running_mean.clone()
-    model(torch.randn(2, 3, 64, 64))
-    torch.testing.assert_close(model.stages[0].downsample.norm.running_mean, before)
-
-
-def test_get_layer_depth_covers_every_parameter():
-    model = LITv2(arch=TINY)
-    num_layers = sum(TINY['depths']) + 2
-    depths = {}
-    for name, _ in model.named_parameters(prefix='backbone'):
-        layer, total = model.get_layer_depth(name, prefix='backbone.')
-        assert total == num_layers and 0 <= layer < num_layers, name
-        depths[name] = layer
-    assert depths['backbone.patch_embed.proj.weight'] == 0
-    assert depths['backbone.stages.0.blocks.0.ffn.fc1.weight'] == 1
-    assert depths['backbone.stages.2.blocks.1.attn.lofi_q.weight'] == 4
-    assert depths['backbone.stages.2.downsample.weight'] == 4
-    assert depths['backbone.norm3.weight'] == num_layers - 1
-    assert set(depths.values()) == set(range(num_layers))
-
-
-@pytest.mark.parametrize('bad,message', [
-    (torch.zeros(1, 4, 64, 64), r'\(N, 3, H, W\)'),
-    (torch.zeros(3, 64, 64), r'\(N, 3, H, W\)'),
-    (torch.zeros(1, 3, 64, 64, dtype=torch.uint8), 'floating-point'),
-    (torch.zeros(1, 3, 31, 64), 'H, W >= 32'),
-])
-def test_bad_input_is_a_clear_error(tiny, bad, message):
-    with pytest.raises(ValueError, match=message):
-        tiny(bad)
-
-
 def test_init_weights_follows_the_authors_scheme():
     model = LITv2(arch=TINY)
     model.init_weights()
@@ -243,15 +125,6 @@ def test_deform_conv_matches_torchvision(shape):
     our_grads = torch.autograd.grad(ours, (x, offset, weight, bias), g)
     for name, a, r in zip(('x', 'offset', 'weight', 'bias'), our_grads, ref_grads):
         torch.testing.assert_close(a, r, msg=name)
-
-
-def test_builds_by_name_from_the_three_toolboxes():
-    from mmengine.registry import init_default_scope
-    for scope in ('mmdet', 'mmseg', 'mmpretrain'):
-        init_default_scope(scope)
-        registry = __import__(f'{scope}.registry', fromlist=['MODELS']).MODELS
-        model = registry.build(dict(type='LITv2', arch='s', out_indices=(3, )))
-        assert isinstance(model, LITv2) and model.embed_dims == [96, 192, 384, 768]
 
 
 def test_converter_tool_round_trip(tmp_path):

@@ -79,32 +79,40 @@ def routed_attention(q: torch.Tensor, kv: torch.Tensor, index: torch.Tensor, num
     """Attention of each query region over the tokens of its routed regions.
 
     Args:
-        q: (G, Lq, Cqk) queries, one row per region (G = batch x regions).
-        kv: (G, Lk, Cqk + Cv) keys and values of the same regions.
-        index: (G, topk) rows of ``kv`` that each query region attends to (indices into G).
+        q: (Gq, Lq, Cqk) queries, one row per query region.
+        kv: (G, Lk, Cqk + Cv) keys and values, one row per region (contiguous).
+        index: (Gq, topk) rows of ``kv`` that each query region attends to.
         num_heads: heads; each uses ``Cqk / heads`` and ``Cv / heads`` channels.
         scale: logit scale.
 
     Returns:
-        (G, Lq, Cv).
+        (Gq, Lq, Cv).
 
     The routed keys and values are copied for a chunk of query regions at a time
-    (:data:`GATHER_CHUNK_ELEMENTS`), never for all at once.
+    (:data:`GATHER_CHUNK_ELEMENTS`), never for all at once; without autograd the chunks reuse
+    one buffer (a fresh allocation per chunk costs more in page faults than the copy).
     """
-    groups, lk, width = kv.shape
-    qk_dim = q.shape[-1]
+    groups, _, qk_dim = q.shape
+    _, lk, width = kv.shape
     topk = index.shape[1]
-    chunk = max(1, GATHER_CHUNK_ELEMENTS // (topk * lk * width))
+    chunk = min(groups, max(1, GATHER_CHUNK_ELEMENTS // (topk * lk * width)))
+    buffer = None
+    if not (torch.is_grad_enabled() and kv.requires_grad):
+        buffer = kv.new_empty(chunk * topk, lk, width)
     outs = []
     for start in range(0, groups, chunk):
-        rows = index[start:start + chunk]
-        selected = kv.index_select(0, rows.reshape(-1)).view(rows.shape[0], topk * lk, width)
-        outs.append(
-            F.scaled_dot_product_attention(
-                _heads(q[start:start + chunk], num_heads), _heads(selected[..., :qk_dim], num_heads),
-                _heads(selected[..., qk_dim:], num_heads), scale=scale))
+        rows = index[start:start + chunk].reshape(-1)
+        if buffer is None:
+            selected = kv.index_select(0, rows)
+        else:
+            selected = torch.index_select(kv, 0, rows, out=buffer[:rows.numel()])
+        selected = selected.view(-1, topk * lk, width)
+        out = F.scaled_dot_product_attention(
+            _heads(q[start:start + chunk], num_heads), _heads(selected[..., :qk_dim], num_heads),
+            _heads(selected[..., qk_dim:], num_heads), scale=scale)
+        outs.append(out.transpose(1, 2))  # (g, Lq, heads, d): the fused kernel's own layout
     out = outs[0] if len(outs) == 1 else torch.cat(outs)
-    return out.transpose(1, 2).flatten(2)
+    return out.flatten(2)
 
 
 def gather_all_routed_attention(q: torch.Tensor, kv: torch.Tensor, index: torch.Tensor,
@@ -112,9 +120,8 @@ def gather_all_routed_attention(q: torch.Tensor, kv: torch.Tensor, index: torch.
     """:func:`routed_attention` as the authors compute it: the routed keys and values of every
     query region copied at once, and the logits of all heads materialised. Memory grows with
     ``topk`` times the map; kept as the specification and the benchmarks' baseline."""
-    groups, lk, width = kv.shape
     qk_dim = q.shape[-1]
-    selected = kv[index].view(groups, -1, width)
+    selected = kv[index].flatten(1, 2)  # (Gq, topk * Lk, Cqk + Cv)
     k, v = _heads(selected[..., :qk_dim], num_heads), _heads(selected[..., qk_dim:], num_heads)
     logits = (_heads(q, num_heads) * scale) @ k.transpose(-2, -1)
     out = logits.softmax(dim=-1) @ v
@@ -176,31 +183,34 @@ class BiLevelRoutingAttention(nn.Module):
         """(B, H, W, C) -> (B, H, W, C)."""
         b, h, w, c = x.shape
         (ny, nx), (rh, rw) = region_grid((h, w), self.n_win, self.region_size)
-        hp, wp = ny * rh, nx * rw
-        qkv = self._padded_qkv(x, (hp, wp))
-        regions = window_partition(qkv, (rh, rw)).flatten(0, 1)  # (B*P, rh*rw, 2qk + C)
-        qk = self.qk_dim
-        q, kv = regions[..., :qk], regions[..., qk:]
-        num_regions = ny * nx
-        if self.topk >= num_regions and not self.gather_all:
-            # Every region is routed: plain attention over the whole (padded) map.
-            per_image = regions.view(b, num_regions * rh * rw, -1)
+        qkv = self._padded_qkv(x, (ny * rh, nx * rw))
+        qk, heads = self.qk_dim, self.num_heads
+        if self.topk >= ny * nx and not self.gather_all:
+            # Every region is routed: real queries attend to the whole padded map.
+            keys = qkv.flatten(1, 2)
             out = F.scaled_dot_product_attention(
-                _heads(per_image[..., :qk], self.num_heads),
-                _heads(per_image[..., qk:2 * qk], self.num_heads),
-                _heads(per_image[..., 2 * qk:], self.num_heads), scale=self.scale)
-            out = out.transpose(1, 2).reshape(b * num_regions, rh * rw, c)
+                _heads(qkv[:, :h, :w, :qk].reshape(b, h * w, qk), heads),
+                _heads(keys[..., qk:2 * qk], heads), _heads(keys[..., 2 * qk:], heads),
+                scale=self.scale)
+            out = out.transpose(1, 2).reshape(b, h, w, c)
         else:
-            means = regions[..., :2 * qk].mean(1).view(b, num_regions, 2 * qk)
-            index = route(means[..., :qk], means[..., qk:], min(self.topk, num_regions),
-                          self.scale)
-            index = (index + torch.arange(b, device=x.device).view(b, 1, 1) * num_regions)
+            # Queries only from regions holding real tokens; keys from all regions (fully
+            # padded ones too: they can be routed to).
+            qy, qx = math.ceil(h / rh), math.ceil(w / rw)
+            q = window_partition(qkv[:, :qy * rh, :qx * rw, :qk], (rh, rw))
+            kv = window_partition(qkv[..., qk:], (rh, rw))
+            index = route(q.mean(2), kv[..., :qk].mean(2), min(self.topk, ny * nx), self.scale)
+            index = index + torch.arange(b, device=x.device).view(b, 1, 1) * (ny * nx)
             attend = gather_all_routed_attention if self.gather_all else routed_attention
-            out = attend(q, kv, index.flatten(0, 1), self.num_heads, self.scale)
-        out = window_reverse(out.view(b, num_regions, rh * rw, c), (rh, rw), (hp, wp))
-        values = qkv[..., 2 * qk:].permute(0, 3, 1, 2)
+            out = attend(q.flatten(0, 1), kv.flatten(0, 1), index.flatten(0, 1), heads,
+                         self.scale)
+            out = window_reverse(out.view(b, qy * qx, rh * rw, c), (rh, rw),
+                                 (qy * rh, qx * rw))[:, :h, :w]
+        # LePE over the padded values: only the padding within the kernel's reach matters.
+        reach = self.lepe.padding[0]
+        values = qkv[:, :h + reach, :w + reach, 2 * qk:].permute(0, 3, 1, 2)
         lepe = self.lepe(values.contiguous(memory_format=torch.channels_last))
-        return self.proj(out[:, :h, :w] + lepe.permute(0, 2, 3, 1)[:, :h, :w])
+        return self.proj(out + lepe[:, :, :h, :w].permute(0, 2, 3, 1))
 
 
 class GlobalAttentionLePE(nn.Module):

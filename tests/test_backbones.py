@@ -1,0 +1,237 @@
+"""What every backbone promises (the contract in DESIGN.md), parametrised over the three
+families: any input size, batches, output norms and ``out_indices``, gradient checkpointing,
+freezing, layer ids for lr decay, deterministic training, input checks and registration."""
+import math
+
+import pytest
+import torch
+
+from conftest import ANY_SIZES
+from mmvitplug.models import BiFormer, FasterViT, LITv2
+
+
+def _ceil_sizes(h: int, w: int):
+    """Every stride-2 conv rounds up: stage i is ceil(side / 2**(i+2))."""
+    return [(math.ceil(h / 2**(i + 2)), math.ceil(w / 2**(i + 2))) for i in range(4)]
+
+
+def _litv2_sizes(h: int, w: int):
+    """ceil(side / 4) after the patch embedding, then floor(side / 2) per token merging."""
+    sizes = [(math.ceil(h / 4), math.ceil(w / 4))]
+    for _ in range(3):
+        sizes.append((sizes[-1][0] // 2, sizes[-1][1] // 2))
+    return sizes
+
+
+# family -> (class, tiny arch, extra kwargs, stage sizes, {parameter: layer id})
+FAMILIES = {
+    'fastervit': (FasterViT, dict(dim=16, in_dim=8, depths=(1, 1, 2, 2), num_heads=(1, 1, 2, 4),
+                                  mlp_ratio=2.0, layer_scale=0.5, do_propagation=True), {},
+                  _ceil_sizes, {
+                      'patch_embed.0.weight': 0,
+                      'stages.0.blocks.0.conv1.weight': 1,
+                      'stages.2.carrier_init.pos_embed.weight': 3,
+                      'stages.2.blocks.1.carrier.attn.qkv.weight': 4,
+                      'stages.2.downsample.reduction.weight': 4,
+                  }),
+    'biformer': (BiFormer, dict(embed_dims=(16, 32, 64, 128), depths=(1, 1, 2, 1), head_dim=8,
+                                mlp_ratio=2.0), {}, _ceil_sizes, {
+                                    'patch_embed.0.0.weight': 0,
+                                    'stages.0.blocks.0.attn.qkv.weight': 1,
+                                    'stages.2.blocks.1.attn.lepe.weight': 4,
+                                    'stages.2.downsample.0.weight': 4,
+                                }),
+    'litv2': (LITv2, dict(embed_dims=16, depths=(1, 1, 2, 1), num_heads=(1, 1, 2, 4),
+                          mlp_ratio=2.0), dict(alpha=0.5), _litv2_sizes, {
+                              'patch_embed.proj.weight': 0,
+                              'stages.0.blocks.0.ffn.fc1.weight': 1,
+                              'stages.2.blocks.1.attn.lofi_q.weight': 4,
+                              'stages.2.downsample.weight': 4,
+                          }),
+}
+NAMES = sorted(FAMILIES)
+
+
+def build(family: str, **kwargs):
+    cls, arch, extra, _, _ = FAMILIES[family]
+    return cls(arch=arch, **{**extra, **kwargs})
+
+
+def _randomise_batch_norms(model: torch.nn.Module) -> None:
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.normal_(0, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+
+
+@pytest.fixture(scope='module', params=NAMES)
+def tiny(request):
+    torch.manual_seed(0)
+    model = build(request.param).eval()
+    _randomise_batch_norms(model)
+    model.family_key = request.param
+    return model
+
+
+@pytest.mark.parametrize('size', ANY_SIZES, ids=[f'{h}x{w}' for h, w in ANY_SIZES])
+def test_any_input_size(tiny, size):
+    h, w = size
+    with torch.no_grad():
+        outs = tiny(torch.randn(1, 3, h, w))
+    expected = FAMILIES[tiny.family_key][3](h, w)
+    for i, out in enumerate(outs):
+        assert out.shape == (1, tiny.embed_dims[i], *expected[i])
+        assert torch.isfinite(out).all()
+
+
+def test_batch_agrees_with_single_images(tiny):
+    torch.manual_seed(1)
+    x = torch.randn(3, 3, 70, 117)
+    with torch.no_grad():
+        batch = tiny(x)
+        singles = [tiny(x[i:i + 1]) for i in range(3)]
+    for stage, out in enumerate(batch):
+        torch.testing.assert_close(out, torch.cat([s[stage] for s in singles]), rtol=1e-4,
+                                   atol=1e-5)
+
+
+def test_forward_applies_output_norms_to_the_stage_features(tiny):
+    x = torch.randn(2, 3, 64, 80)
+    with torch.no_grad():
+        stages = tiny.forward_stages(x)
+        outs = tiny(x)
+    assert len(stages) == 4
+    for i, (stage, out) in enumerate(zip(stages, outs)):
+        torch.testing.assert_close(out, getattr(tiny, f'norm{i}')(stage))
+    if tiny.family_key in ('fastervit', 'biformer'):  # the released model's final norm
+        assert isinstance(tiny.norm3, torch.nn.BatchNorm2d)
+
+
+@pytest.mark.parametrize('family', NAMES)
+def test_out_indices_selects_stages(family):
+    model = build(family, out_indices=(1, -1)).eval()
+    with torch.no_grad():
+        outs = model(torch.randn(1, 3, 64, 64))
+    assert [o.shape[1] for o in outs] == [model.embed_dims[1], model.embed_dims[3]]
+    assert not hasattr(model, 'norm0') and hasattr(model, 'norm3')
+
+
+@pytest.mark.parametrize('family', NAMES)
+def test_with_cp_same_outputs_and_gradients(family):
+    torch.manual_seed(0)
+    plain = build(family, drop_path_rate=0.0)
+    checkpointed = build(family, drop_path_rate=0.0, with_cp=True)
+    checkpointed.load_state_dict(plain.state_dict())
+    x = torch.randn(2, 3, 100, 72)
+    outs, grads = [], []
+    for model in (plain, checkpointed):
+        model.train()
+        out = model(x)
+        sum(o.square().mean() for o in out).backward()
+        outs.append([o.detach() for o in out])
+        grads.append({n: p.grad.clone() for n, p in model.named_parameters()})
+    for a, b in zip(*outs):
+        torch.testing.assert_close(a, b)
+    assert grads[0].keys() == grads[1].keys()
+    for name in grads[0]:
+        torch.testing.assert_close(grads[0][name], grads[1][name], rtol=1e-4, atol=1e-6,
+                                   msg=name)
+
+
+@pytest.mark.parametrize('family', NAMES)
+def test_frozen_stages_and_norm_eval(family):
+    model = build(family, frozen_stages=2, norm_eval=True)
+    model.train()
+    frozen = ('patch_embed.', 'stages.0.', 'stages.1.', 'norm0.', 'norm1.')
+    for name, param in model.named_parameters():
+        assert param.requires_grad == (not name.startswith(frozen)), name
+    for name, module in model.named_modules():
+        if name.startswith(frozen):
+            assert not module.training, name
+        if isinstance(module, torch.nn.BatchNorm2d):
+            assert not module.training, name  # norm_eval
+    assert model.stages[2].blocks[0].training
+    # Frozen stages' BatchNorm statistics do not move in training mode.
+    stats = {n: b.clone() for n, b in model.named_buffers() if n.startswith(frozen)}
+    model(torch.randn(2, 3, 64, 64))
+    for name, before in stats.items():
+        torch.testing.assert_close(model.get_buffer(name), before, msg=name)
+
+
+@pytest.mark.parametrize('family', NAMES)
+def test_get_layer_depth_covers_every_parameter(family):
+    model = build(family)
+    num_layers = sum(model.depths) + 2
+    depths = {}
+    for name, _ in model.named_parameters(prefix='backbone'):
+        layer, total = model.get_layer_depth(name, prefix='backbone.')
+        assert total == num_layers and 0 <= layer < num_layers, name
+        depths[name[len('backbone.'):]] = layer
+    for name, layer in FAMILIES[family][4].items():
+        assert depths[name] == layer, name
+    assert depths['norm3.weight'] == num_layers - 1
+    assert set(depths.values()) == set(range(num_layers))
+    assert model.get_layer_depth('head.fc.weight', prefix='backbone.') == (num_layers - 1,
+                                                                          num_layers)
+
+
+@pytest.mark.parametrize('family', NAMES)
+def test_training_under_deterministic_algorithms(family):
+    """``torch.use_deterministic_algorithms(True)`` must not break a training step, and two
+    identical steps give bitwise-identical gradients."""
+    torch.manual_seed(0)
+    model = build(family, drop_path_rate=0.0).train()
+    x = torch.randn(2, 3, 96, 80)
+    grads = []
+    previous = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        for _ in range(2):
+            model.zero_grad()
+            sum(o.mean() for o in model(x)).backward()
+            grads.append([p.grad.clone() for p in model.parameters() if p.grad is not None])
+    finally:
+        torch.use_deterministic_algorithms(previous)
+    assert len(grads[0]) == len([p for p in model.parameters() if p.requires_grad])
+    for a, b in zip(*grads):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize('bad,message', [
+    (torch.zeros(1, 4, 64, 64), r'\(N, 3, H, W\)'),
+    (torch.zeros(3, 64, 64), r'\(N, 3, H, W\)'),
+    (torch.zeros(1, 3, 64, 64, dtype=torch.uint8), 'floating-point'),
+    (torch.zeros(1, 3, 64, 31), 'H, W >= 32'),
+])
+def test_bad_input_is_a_clear_error(tiny, bad, message):
+    with pytest.raises(ValueError, match=message):
+        tiny(bad)
+
+
+@pytest.mark.parametrize('family', NAMES)
+def test_bad_arch_arguments_are_clear_errors(family):
+    cls = FAMILIES[family][0]
+    with pytest.raises(ValueError, match=f'unknown {cls.family} arch'):
+        cls('no-such-variant')
+    with pytest.raises(ValueError, match='misses'):
+        cls({})
+    with pytest.raises(ValueError, match='out_indices'):
+        build(family, out_indices=(0, 4))
+    with pytest.raises(ValueError, match='frozen_stages'):
+        build(family, frozen_stages=5)
+
+
+@pytest.mark.parametrize('cls,arch,widths', [
+    (FasterViT, '0', [64, 128, 256, 512]),
+    (BiFormer, 'tiny', [64, 128, 256, 512]),
+    (LITv2, 's', [96, 192, 384, 768]),
+])
+def test_builds_by_name_from_the_three_toolboxes(cls, arch, widths):
+    from mmengine.registry import init_default_scope
+    for scope in ('mmdet', 'mmseg', 'mmpretrain'):
+        init_default_scope(scope)
+        registry = __import__(f'{scope}.registry', fromlist=['MODELS']).MODELS
+        for name in (cls.__name__, f'mmvitplug.{cls.__name__}'):
+            model = registry.build(dict(type=name, arch=arch, out_indices=(3, )))
+            assert isinstance(model, cls) and list(model.embed_dims) == widths
