@@ -6,14 +6,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Dict
+from typing import Callable, Dict, Tuple
 
 import torch
 
 SWIN_T = dict(type='SwinTransformer', embed_dims=96, depths=[2, 2, 6, 2], num_heads=[3, 6, 12, 24],
               window_size=7, mlp_ratio=4, qkv_bias=True, drop_path_rate=0.2,
               out_indices=(0, 1, 2, 3), convert_weights=False)
-# name -> (OpenMMLab scope whose registry builds it, config)
+# name -> (OpenMMLab scope whose registry builds it, config[, function applied to the model])
 BACKBONES = {
     'FasterViT-0': ('mmdet', dict(type='FasterViT', arch='0')),
     'LITv2-S': ('mmdet', dict(type='LITv2', arch='s')),
@@ -25,14 +25,31 @@ BACKBONES = {
 }
 
 
+def _gather_all(model: torch.nn.Module) -> None:
+    """Route BiFormer's attention the authors' way (all routed K/V copied at once)."""
+    for module in model.modules():
+        if hasattr(module, 'gather_all'):
+            module.gather_all = True
+
+
+for _n in (7, 8, 16):
+    BACKBONES[f'BiFormer-T n_win={_n}'] = ('mmdet', dict(type='BiFormer', arch='tiny', n_win=_n))
+    BACKBONES[f'BiFormer-T n_win={_n} gather-all'] = (
+        'mmdet', dict(type='BiFormer', arch='tiny', n_win=_n), _gather_all)
+BACKBONES['BiFormer-T regions 8/4/2'] = ('mmdet', dict(type='BiFormer', arch='tiny',
+                                                       region_size=(8, 4, 2)))
+
+
 def build_backbone(name: str) -> torch.nn.Module:
     """A backbone of :data:`BACKBONES` in eval mode."""
     import importlib
 
     import mmvitplug  # noqa: F401  (registers our backbones)
-    scope, cfg = BACKBONES[name]
+    scope, cfg, *prepare = BACKBONES[name]
     registry = importlib.import_module(f'{scope}.registry').MODELS
     model = registry.build(dict(cfg))
+    for fn in prepare:
+        fn(model)
     model.eval()  # separately: mmdet's SwinTransformer.train() returns None
     return model
 
@@ -67,7 +84,7 @@ def backbone_rows(names, shapes, repeats: int, memory: bool = True) -> list:
                        images_per_s=b / medians[n],
                        speedup_vs_swin_t=medians['Swin-T'] / medians[n])
             if memory:
-                row['peak_mem_mib'] = memory_probe(n, b, h, w)
+                row['peak_mem_mib'], row['peak_tensor_mib'] = memory_probe(n, b, h, w)
             rows.append(row)
     return rows
 
@@ -75,21 +92,40 @@ def backbone_rows(names, shapes, repeats: int, memory: bool = True) -> list:
 def backbone_table(rows: list) -> list:
     """Markdown lines of :func:`backbone_rows`' table."""
     lines = ['| input (BxHxW) | model | latency (ms) | images/s | speed vs Swin-T | '
-             'peak memory (MiB) |', '|---|---|---|---|---|---|']
+             'peak memory (MiB) | peak tensor memory (MiB) |', '|---|---|---|---|---|---|---|']
     for r in rows:
-        mem = f'{r["peak_mem_mib"]:.0f}' if 'peak_mem_mib' in r else '-'
+        mem, tensors = (f'{r[k]:.0f}' if k in r else '-'
+                        for k in ('peak_mem_mib', 'peak_tensor_mib'))
         lines.append(f'| {r["batch"]}x{r["height"]}x{r["width"]} | {r["model"]} | '
                      f'{r["latency_ms"]:.0f} | {r["images_per_s"]:.2f} | '
-                     f'{r["speedup_vs_swin_t"]:.2f}x | {mem} |')
+                     f'{r["speedup_vs_swin_t"]:.2f}x | {mem} | {tensors} |')
     return lines
 
 
-def memory_probe(name: str, b: int, h: int, w: int) -> float:
-    """Peak-RSS rise (MiB) of one no-grad forward pass of backbone ``name``, measured in a
-    fresh subprocess (Linux)."""
+def memory_probe(name: str, b: int, h: int, w: int) -> Tuple[float, float]:
+    """Memory of one no-grad forward pass of backbone ``name`` in a fresh subprocess (Linux):
+    the rise of the peak resident size (MiB; includes what the allocator keeps), and the peak of
+    live tensor memory (MiB; what the computation holds at once, allocator-independent)."""
     out = subprocess.run([sys.executable, __file__, name, str(b), str(h), str(w)],
                          capture_output=True, text=True, check=True).stdout
-    return float(out.strip().splitlines()[-1])
+    rss, tensors = out.strip().splitlines()[-1].split()
+    return float(rss), float(tensors)
+
+
+def peak_tensor_mib(fn: Callable[[], object]) -> float:
+    """Peak of live CPU tensor memory (MiB) during ``fn()``, from the profiler's allocation
+    events (allocations and frees in time order)."""
+    from torch.autograd import DeviceType
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU],
+                                profile_memory=True) as prof:
+        fn()
+    events = sorted((e.start_ns(), e.nbytes()) for e in prof.profiler.kineto_results.events()
+                    if e.name() == '[memory]' and e.device_type() == DeviceType.CPU)
+    live = peak = 0
+    for _, nbytes in events:
+        live += nbytes
+        peak = max(peak, live)
+    return peak / 2**20
 
 
 def _status_kib(field: str) -> int:
@@ -108,7 +144,9 @@ def _probe(name: str, b: int, h: int, w: int) -> None:
     before = _status_kib('VmRSS')
     with torch.no_grad():
         model(x)
-    print((_status_kib('VmHWM') - before) / 1024)
+        rss = (_status_kib('VmHWM') - before) / 1024
+        tensors = peak_tensor_mib(lambda: model(x))
+    print(rss, tensors)
 
 
 def header() -> dict:

@@ -47,6 +47,12 @@ class Stem(nn.Sequential):
         super().__init__(ConvBN(in_channels, dim // 2, 'gelu'), ConvBN(dim // 2, dim))
 
 
+# Inference runs the MLP over chunks of at most this many hidden activations (elements): the MLP
+# is token-wise, so chunks give the same result while its transient memory (3x the map at
+# mlp_ratio 3) stops scaling with the image.
+MLP_CHUNK_ELEMENTS = 1 << 21
+
+
 class BiFormerBlock(nn.Module):
     """Depthwise-conv position encoding, then pre-norm attention and MLP, on (B, C, H, W)."""
 
@@ -65,9 +71,19 @@ class BiFormerBlock(nn.Module):
         kernel = self.pos_embed.weight.clone()
         kernel[:, 0, 1, 1] += 1
         x = F.conv2d(x, kernel, self.pos_embed.bias, padding=1, groups=x.shape[1])
-        t = x.permute(0, 2, 3, 1)  # a contiguous (B, H, W, C) view of the channels-last map
-        t = t + self.drop_path(self.attn(self.norm1(t)))
-        t = t + self.drop_path(self.mlp(self.norm2(t)))
+        # (B, H, W, C); a view when the map is channels-last, as inside the backbone.
+        t = x.permute(0, 2, 3, 1).contiguous()
+        if self.training or torch.is_grad_enabled():
+            t = t + self.drop_path(self.attn(self.norm1(t)))
+            t = t + self.drop_path(self.mlp(self.norm2(t)))
+            return t.permute(0, 3, 1, 2)
+        # Inference: residual updates in place (t is this block's own tensor), MLP in chunks.
+        t += self.attn(self.norm1(t))
+        tokens = t.view(-1, t.shape[-1])
+        rows = max(1, MLP_CHUNK_ELEMENTS // self.mlp.fc1.out_features)
+        for start in range(0, tokens.shape[0], rows):
+            part = tokens[start:start + rows]
+            part += self.mlp(self.norm2(part))
         return t.permute(0, 3, 1, 2)
 
 

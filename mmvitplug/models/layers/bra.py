@@ -75,7 +75,7 @@ def _heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
 
 
 def routed_attention(q: torch.Tensor, kv: torch.Tensor, index: torch.Tensor, num_heads: int,
-                     scale: float) -> torch.Tensor:
+                     scale: float, out: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Attention of each query region over the tokens of its routed regions.
 
     Args:
@@ -84,35 +84,50 @@ def routed_attention(q: torch.Tensor, kv: torch.Tensor, index: torch.Tensor, num
         index: (Gq, topk) rows of ``kv`` that each query region attends to.
         num_heads: heads; each uses ``Cqk / heads`` and ``Cv / heads`` channels.
         scale: logit scale.
+        out: where to write the result without autograd, (Gq, Lq, Cv) contiguous; may be ``q``
+            itself (each chunk of queries is used before its result is written over it).
 
     Returns:
         (Gq, Lq, Cv).
 
     The routed keys and values are copied for a chunk of query regions at a time
-    (:data:`GATHER_CHUNK_ELEMENTS`), never for all at once; without autograd the chunks reuse
-    one buffer (a fresh allocation per chunk costs more in page faults than the copy).
+    (:data:`GATHER_CHUNK_ELEMENTS`), never for all at once.
     """
-    groups, _, qk_dim = q.shape
+    groups, lq, qk_dim = q.shape
     _, lk, width = kv.shape
     topk = index.shape[1]
     chunk = min(groups, max(1, GATHER_CHUNK_ELEMENTS // (topk * lk * width)))
-    buffer = None
-    if not (torch.is_grad_enabled() and kv.requires_grad):
-        buffer = kv.new_empty(chunk * topk, lk, width)
-    outs = []
+    if torch.is_grad_enabled() and (q.requires_grad or kv.requires_grad):
+        outs = []
+        for start in range(0, groups, chunk):
+            selected = kv.index_select(0, index[start:start + chunk].reshape(-1))
+            outs.append(_attend(q[start:start + chunk], selected, num_heads, scale))
+        return torch.cat(outs).flatten(2)
+    # Without autograd: one buffer for the routed keys/values of every chunk (a fresh
+    # allocation per chunk costs more in page faults than the copy) and the result written
+    # in place.
+    buffer = kv.new_empty(chunk * topk, lk, width)
+    if out is None:
+        out = q.new_empty(groups, lq, width - qk_dim)
+    heads_out = out.view(groups, lq, num_heads, -1)
     for start in range(0, groups, chunk):
         rows = index[start:start + chunk].reshape(-1)
-        if buffer is None:
-            selected = kv.index_select(0, rows)
-        else:
-            selected = torch.index_select(kv, 0, rows, out=buffer[:rows.numel()])
-        selected = selected.view(-1, topk * lk, width)
-        out = F.scaled_dot_product_attention(
-            _heads(q[start:start + chunk], num_heads), _heads(selected[..., :qk_dim], num_heads),
-            _heads(selected[..., qk_dim:], num_heads), scale=scale)
-        outs.append(out.transpose(1, 2))  # (g, Lq, heads, d): the fused kernel's own layout
-    out = outs[0] if len(outs) == 1 else torch.cat(outs)
-    return out.flatten(2)
+        selected = torch.index_select(kv, 0, rows, out=buffer[:rows.numel()])
+        heads_out[start:start + chunk] = _attend(q[start:start + chunk], selected, num_heads,
+                                                 scale)
+    return out
+
+
+def _attend(q: torch.Tensor, selected: torch.Tensor, num_heads: int,
+            scale: float) -> torch.Tensor:
+    """Fused attention of (g, Lq, Cqk) queries over (g * topk, Lk, Cqk + Cv) routed regions;
+    returns (g, Lq, heads, Cv / heads), the fused kernel's own layout."""
+    qk_dim = q.shape[-1]
+    selected = selected.view(q.shape[0], -1, selected.shape[-1])
+    out = F.scaled_dot_product_attention(
+        _heads(q, num_heads), _heads(selected[..., :qk_dim], num_heads),
+        _heads(selected[..., qk_dim:], num_heads), scale=scale)
+    return out.transpose(1, 2)
 
 
 def gather_all_routed_attention(q: torch.Tensor, kv: torch.Tensor, index: torch.Tensor,
@@ -167,50 +182,62 @@ class BiLevelRoutingAttention(nn.Module):
         self.proj = nn.Linear(dim, dim)
         self.lepe = nn.Conv2d(dim, dim, side_kernel, padding=side_kernel // 2, groups=dim)
 
-    def _padded_qkv(self, x: torch.Tensor, padded: Tuple[int, int]) -> torch.Tensor:
-        """``qkv`` of the input zero-padded to ``padded``, projecting real tokens only."""
-        qkv = self.qkv(x)
-        b, h, w, d = qkv.shape
-        hp, wp = padded
-        if (hp, wp) == (h, w):
-            return qkv
-        fill = self.qkv.bias if self.qkv.bias is not None else qkv.new_zeros(d)
-        out = fill.to(qkv.dtype).expand(b, hp, wp, d).clone()
-        out[:, :h, :w] = qkv
-        return out
+    def _project(self, x: torch.Tensor, part: str) -> torch.Tensor:
+        """The ``'q'`` or ``'kv'`` rows of the fused q/k/v projection applied to ``x``."""
+        rows = slice(0, self.qk_dim) if part == 'q' else slice(self.qk_dim, None)
+        return F.linear(x, self.qkv.weight[rows], self.qkv.bias[rows])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, H, W, C) -> (B, H, W, C)."""
         b, h, w, c = x.shape
         (ny, nx), (rh, rw) = region_grid((h, w), self.n_win, self.region_size)
-        qkv = self._padded_qkv(x, (ny * rh, nx * rw))
+        hp, wp = ny * rh, nx * rw
         qk, heads = self.qk_dim, self.num_heads
+        # Zero padding as the authors' auto_pad: padded tokens project to the bias and take
+        # part in routing, attention and LePE.
+        padded = F.pad(x, (0, 0, 0, wp - w, 0, hp - h)) if (hp, wp) != (h, w) else x
         if self.topk >= ny * nx and not self.gather_all:
             # Every region is routed: real queries attend to the whole padded map.
-            keys = qkv.flatten(1, 2)
+            kv = self._project(padded, 'kv')
+            keys = kv.flatten(1, 2)
             out = F.scaled_dot_product_attention(
-                _heads(qkv[:, :h, :w, :qk].reshape(b, h * w, qk), heads),
-                _heads(keys[..., qk:2 * qk], heads), _heads(keys[..., 2 * qk:], heads),
-                scale=self.scale)
+                _heads(self._project(x, 'q').flatten(1, 2), heads), _heads(keys[..., :qk], heads),
+                _heads(keys[..., qk:], heads), scale=self.scale)
             out = out.transpose(1, 2).reshape(b, h, w, c)
+            values = kv[..., qk:]
         else:
-            # Queries only from regions holding real tokens; keys from all regions (fully
-            # padded ones too: they can be routed to).
+            # Project region by region (q only for regions holding real tokens; k, v for all:
+            # fully padded regions can be routed to), then route and attend.
             qy, qx = math.ceil(h / rh), math.ceil(w / rw)
-            q = window_partition(qkv[:, :qy * rh, :qx * rw, :qk], (rh, rw))
-            kv = window_partition(qkv[..., qk:], (rh, rw))
+            regions = window_partition(padded, (rh, rw))  # (B, P, L, C)
+            if (qy, qx) != (ny, nx):
+                q = self._project(window_partition(padded[:, :qy * rh, :qx * rw], (rh, rw)), 'q')
+            else:
+                q = self._project(regions, 'q')
+            del padded
+            kv = self._project(regions, 'kv')
+            del regions
             index = route(q.mean(2), kv[..., :qk].mean(2), min(self.topk, ny * nx), self.scale)
             index = index + torch.arange(b, device=x.device).view(b, 1, 1) * (ny * nx)
-            attend = gather_all_routed_attention if self.gather_all else routed_attention
-            out = attend(q.flatten(0, 1), kv.flatten(0, 1), index.flatten(0, 1), heads,
-                         self.scale)
+            q, kv, index = q.flatten(0, 1), kv.flatten(0, 1), index.flatten(0, 1)
+            if self.gather_all:
+                out = gather_all_routed_attention(q, kv, index, heads, self.scale)
+            else:
+                # Without autograd the result overwrites the queries (same shape when the q/k
+                # width is the value width, as in every released model): one map less at peak.
+                reuse = not torch.is_grad_enabled() and qk == c
+                out = routed_attention(q, kv, index, heads, self.scale, q if reuse else None)
+            del q
             out = window_reverse(out.view(b, qy * qx, rh * rw, c), (rh, rw),
                                  (qy * rh, qx * rw))[:, :h, :w]
-        # LePE over the padded values: only the padding within the kernel's reach matters.
-        reach = self.lepe.padding[0]
-        values = qkv[:, :h + reach, :w + reach, 2 * qk:].permute(0, 3, 1, 2)
-        lepe = self.lepe(values.contiguous(memory_format=torch.channels_last))
-        return self.proj(out + lepe[:, :, :h, :w].permute(0, 2, 3, 1))
+            values = window_reverse(kv[..., qk:].view(b, ny * nx, rh * rw, c), (rh, rw),
+                                    (hp, wp))
+            del kv
+        lepe = self.lepe(values.permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last))
+        del values
+        out = out + lepe[:, :, :h, :w].permute(0, 2, 3, 1)
+        del lepe
+        return self.proj(out)
 
 
 class GlobalAttentionLePE(nn.Module):
