@@ -38,7 +38,9 @@ GROWTH_NAMES = ['BiFormer-T n_win=16', SIZE_POLICY, 'Swin-T']
 
 def train_step_medians(names, shape, repeats: int) -> dict:
     """Median seconds of forward + backward (train mode) per model, interleaved."""
-    models = {n: build_backbone(n).train() for n in names}
+    models = {n: build_backbone(n) for n in names}
+    for model in models.values():
+        model.train()  # separately: mmdet's SwinTransformer.train() returns None
     x = torch.randn(*shape)
 
     def step(model):

@@ -6,7 +6,8 @@ import math
 import pytest
 import torch
 
-from conftest import ANY_SIZES
+from conftest import ANY_SIZES, build_classifier, reference_cases
+from mmvitplug.converters import official_to_mmpretrain
 from mmvitplug.models import BiFormer, FasterViT, LITv2
 
 
@@ -72,6 +73,29 @@ def tiny(request):
     _randomise_batch_norms(model)
     model.family_key = request.param
     return model
+
+
+# LITv2's cases hold sub-cases and are checked in test_litv2.py.
+REFERENCE = [(family, path) for family in ('biformer', 'fastervit')
+             for path in reference_cases(family)]
+
+
+@pytest.mark.parametrize('family,path', REFERENCE, ids=[f'{f}-{p.stem}' for f, p in REFERENCE])
+def test_matches_the_authors_model(family, path):
+    """Stage features and logits of the authors' model, through the converter contract."""
+    data = torch.load(path, map_location='cpu', weights_only=True)
+    model = build_classifier(family, data['config'])
+    model.load_state_dict(official_to_mmpretrain(family, data['state_dict']), strict=True)
+    model.eval()
+    for grad in (False, True):  # inference fast paths and the plain (autograd) path
+        with torch.set_grad_enabled(grad):
+            stages = model.backbone.forward_stages(data['input'])
+            assert len(stages) == 4
+            for ours, theirs in zip(stages, data['stages']):
+                assert ours.shape == theirs.shape
+                torch.testing.assert_close(ours.detach(), theirs, rtol=1e-4, atol=1e-4)
+            logits = model(data['input'], mode='tensor')
+            torch.testing.assert_close(logits.detach(), data['logits'], rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize('size', ANY_SIZES, ids=[f'{h}x{w}' for h, w in ANY_SIZES])
@@ -178,8 +202,8 @@ def test_get_layer_depth_covers_every_parameter(family):
 
 @pytest.mark.parametrize('family', NAMES)
 def test_training_under_deterministic_algorithms(family):
-    """``torch.use_deterministic_algorithms(True)`` must not break a training step, and two
-    identical steps give bitwise-identical gradients."""
+    """``torch.use_deterministic_algorithms(True)`` must not break a training step (nor
+    inference), and two identical steps give bitwise-identical gradients."""
     torch.manual_seed(0)
     model = build(family, drop_path_rate=0.0).train()
     x = torch.randn(2, 3, 96, 80)
@@ -191,6 +215,8 @@ def test_training_under_deterministic_algorithms(family):
             model.zero_grad()
             sum(o.mean() for o in model(x)).backward()
             grads.append([p.grad.clone() for p in model.parameters() if p.grad is not None])
+        with torch.no_grad():  # and the inference paths
+            model.eval()(x)
     finally:
         torch.use_deterministic_algorithms(previous)
     assert len(grads[0]) == len([p for p in model.parameters() if p.requires_grad])

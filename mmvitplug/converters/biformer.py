@@ -1,10 +1,9 @@
 """Official BiFormer checkpoints (models/biformer.py, legacy BRA) -> mmvitplug keys."""
-import re
 from typing import Dict
 
 import torch
 
-from .common import image_classifier, refuse_unreleased
+from .common import classifier_keys, image_classifier, refuse_unreleased, rename
 
 # (official pattern, mmvitplug replacement), applied in order to each key.
 _RENAMES = (
@@ -33,19 +32,11 @@ _RELEASED_ONLY = (('kv_downsample_mode', 'identity'), ('param_routing', False),
 
 def convert_backbone_key(key: str) -> str:
     """Official key -> key of :class:`mmvitplug.models.BiFormer` (without ``backbone.``)."""
-    for pattern, repl in _RENAMES:
-        key = re.sub(pattern, repl, key)
-    return key
+    return rename(key, _RENAMES)
 
 
 def official_to_mmpretrain(state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-    converted = {}
-    for key, value in state_dict.items():
-        if key.startswith('head.'):
-            converted['head.fc.' + key[len('head.'):]] = value
-        else:
-            converted['backbone.' + convert_backbone_key(key)] = value
-    return converted
+    return classifier_keys(state_dict, convert_backbone_key)
 
 
 def official_classifier_cfg(config: dict) -> dict:

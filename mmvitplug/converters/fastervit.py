@@ -4,7 +4,7 @@ from typing import Dict
 
 import torch
 
-from .common import image_classifier, refuse_unreleased
+from .common import classifier_keys, image_classifier, refuse_unreleased
 
 # Buffers the official model keeps but mmvitplug recomputes from the input geometry.
 _GEOMETRY_BUFFERS = ('.relative_bias', '.relative_coords_table', '.relative_position_index')
@@ -37,7 +37,7 @@ def convert_backbone_key(key: str) -> str:
 
 
 def official_to_mmpretrain(state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-    converted = {}
+    kept = {}
     for key, value in state_dict.items():
         if key.endswith(_GEOMETRY_BUFFERS):
             continue
@@ -50,11 +50,8 @@ def official_to_mmpretrain(state_dict: Dict[str, torch.Tensor]) -> Dict[str, tor
                 raise ValueError(f'{key} differs from {original}; they are one module in the '
                                  'official model, so this is not an official checkpoint')
             continue
-        if key.startswith('head.'):
-            converted['head.fc.' + key[len('head.'):]] = value
-        else:
-            converted['backbone.' + convert_backbone_key(key)] = value
-    return converted
+        kept[key] = value
+    return classifier_keys(kept, convert_backbone_key)
 
 
 # Official constructor options every released model leaves at these values.

@@ -121,6 +121,22 @@ class HierarchicalBackbone(BaseModule):
                     module.eval()
         return self
 
+    def init_weights(self) -> None:
+        """Pretrained weights through ``init_cfg``; otherwise the authors' scheme: truncated
+        normal (std 0.02) linear weights with zero biases, unit/zero norms, PyTorch's default
+        for convolutions."""
+        if self.init_cfg is not None:
+            super().init_weights()
+            return
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.trunc_normal_(module.weight, std=0.02)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, (nn.LayerNorm, nn.modules.batchnorm._BatchNorm)):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+
     def get_layer_depth(self, param_name: str, prefix: str = '') -> Tuple[int, int]:
         """Layer id of a parameter for layer-wise lr decay, and the number of layers.
 

@@ -74,11 +74,11 @@ class BiFormerBlock(nn.Module):
         # (B, H, W, C); a view when the map is channels-last, as inside the backbone.
         t = x.permute(0, 2, 3, 1).contiguous()
         if self.training or torch.is_grad_enabled():
-            t = t + self.drop_path(self.attn(self.norm1(t)))
+            t = t + self.drop_path(self.attn(t, self.norm1))
             t = t + self.drop_path(self.mlp(self.norm2(t)))
             return t.permute(0, 3, 1, 2)
         # Inference: residual updates in place (t is this block's own tensor), MLP in chunks.
-        t += self.attn(self.norm1(t))
+        t += self.attn(t, self.norm1)
         tokens = t.view(-1, t.shape[-1])
         rows = max(1, MLP_CHUNK_ELEMENTS // self.mlp.fc1.out_features)
         for start in range(0, tokens.shape[0], rows):
@@ -219,19 +219,3 @@ class BiFormer(HierarchicalBackbone):
             yield i, x
             if stage.downsample is not None and i + 1 < num_stages:
                 x = stage.downsample(x)
-
-    def init_weights(self) -> None:
-        """Pretrained weights through ``init_cfg``; otherwise the authors' scheme: truncated
-        normal (std 0.02) linear weights with zero biases, unit/zero LayerNorms, PyTorch's
-        default for convolutions."""
-        if self.init_cfg is not None:
-            super().init_weights()
-            return
-        for module in self.modules():
-            if isinstance(module, nn.Linear):
-                nn.init.trunc_normal_(module.weight, std=0.02)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.LayerNorm):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)

@@ -225,19 +225,3 @@ class FasterViT(HierarchicalBackbone):
             yield i, x
             if stage.downsample is not None and i + 1 < num_stages:
                 x = stage.downsample(x)
-
-    def init_weights(self) -> None:
-        """Pretrained weights through ``init_cfg``; otherwise the authors' scheme: truncated
-        normal (std 0.02) linear weights with zero biases, unit/zero norms, PyTorch's default
-        for convolutions."""
-        if self.init_cfg is not None:
-            super().init_weights()
-            return
-        for module in self.modules():
-            if isinstance(module, nn.Linear):
-                nn.init.trunc_normal_(module.weight, std=0.02)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-            elif isinstance(module, (nn.LayerNorm, nn.BatchNorm2d)):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)

@@ -152,18 +152,14 @@ class LITv2(HierarchicalBackbone):
                 x = stage.downsample(x)
 
     def init_weights(self) -> None:
-        """Pretrained weights through ``init_cfg``; otherwise the authors' scheme: truncated
-        normal (std 0.02) linear weights, fan-out normal convolutions, zero biases, and zero
+        """Pretrained weights through ``init_cfg``; otherwise the authors' scheme: the shared
+        linear/norm initialisation, fan-out normal convolutions with zero biases, and zero
         offset convolutions in token merging (each starts as a plain 2x2 conv)."""
+        super().init_weights()
         if self.init_cfg is not None:
-            super().init_weights()
             return
         for module in self.modules():
-            if isinstance(module, nn.Linear):
-                nn.init.trunc_normal_(module.weight, std=0.02)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.Conv2d):
+            if isinstance(module, nn.Conv2d):
                 fan_out = module.kernel_size[0] * module.kernel_size[1] * module.out_channels
                 nn.init.normal_(module.weight, 0, (2.0 / (fan_out // module.groups))**0.5)
                 if module.bias is not None:
@@ -172,4 +168,3 @@ class LITv2(HierarchicalBackbone):
         for module in self.modules():
             if isinstance(module, DeformableTokenMerging):
                 module.reset_parameters()
-

@@ -187,8 +187,14 @@ class BiLevelRoutingAttention(nn.Module):
         rows = slice(0, self.qk_dim) if part == 'q' else slice(self.qk_dim, None)
         return F.linear(x, self.qkv.weight[rows], self.qkv.bias[rows])
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, H, W, C) -> (B, H, W, C)."""
+    def forward(self, x: torch.Tensor, norm: Optional[nn.Module] = None) -> torch.Tensor:
+        """(B, H, W, C) -> (B, H, W, C).
+
+        ``norm``, if given, is applied to ``x`` first (the block's pre-norm): done here, the
+        normalised map is freed as soon as it is cut into regions.
+        """
+        if norm is not None:
+            x = norm(x)
         b, h, w, c = x.shape
         (ny, nx), (rh, rw) = region_grid((h, w), self.n_win, self.region_size)
         hp, wp = ny * rh, nx * rw
@@ -207,24 +213,25 @@ class BiLevelRoutingAttention(nn.Module):
             values = kv[..., qk:]
         else:
             # Project region by region (q only for regions holding real tokens; k, v for all:
-            # fully padded regions can be routed to), then route and attend.
+            # fully padded regions can be routed to), then route and attend. Maps are freed as
+            # soon as they are used: inference memory peaks here.
             qy, qx = math.ceil(h / rh), math.ceil(w / rw)
             regions = window_partition(padded, (rh, rw))  # (B, P, L, C)
             if (qy, qx) != (ny, nx):
                 q = self._project(window_partition(padded[:, :qy * rh, :qx * rw], (rh, rw)), 'q')
             else:
                 q = self._project(regions, 'q')
-            del padded
+            del x, padded
             kv = self._project(regions, 'kv')
             del regions
             index = route(q.mean(2), kv[..., :qk].mean(2), min(self.topk, ny * nx), self.scale)
-            index = index + torch.arange(b, device=x.device).view(b, 1, 1) * (ny * nx)
+            index = index + torch.arange(b, device=kv.device).view(b, 1, 1) * (ny * nx)
             q, kv, index = q.flatten(0, 1), kv.flatten(0, 1), index.flatten(0, 1)
             if self.gather_all:
                 out = gather_all_routed_attention(q, kv, index, heads, self.scale)
             else:
                 # Without autograd the result overwrites the queries (same shape when the q/k
-                # width is the value width, as in every released model): one map less at peak.
+                # width is the value width, as in every released model).
                 reuse = not torch.is_grad_enabled() and qk == c
                 out = routed_attention(q, kv, index, heads, self.scale, q if reuse else None)
             del q
@@ -261,8 +268,10 @@ class GlobalAttentionLePE(nn.Module):
         self.proj = nn.Linear(dim, dim)
         self.lepe = nn.Conv2d(dim, dim, side_kernel, padding=side_kernel // 2, groups=dim)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, H, W, C) -> (B, H, W, C)."""
+    def forward(self, x: torch.Tensor, norm: Optional[nn.Module] = None) -> torch.Tensor:
+        """(B, H, W, C) -> (B, H, W, C); ``norm``, if given, is applied to ``x`` first."""
+        if norm is not None:
+            x = norm(x)
         b, h, w, c = x.shape
         q, k, v = self.qkv(x).view(b, h * w, 3, c).unbind(2)
         out = F.scaled_dot_product_attention(*(_heads(t, self.num_heads) for t in (q, k, v)))
