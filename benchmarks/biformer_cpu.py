@@ -27,8 +27,8 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from common import (backbone_rows, backbone_table, build_backbone, header, header_line,  # noqa: E402
-                    interleaved_medians, write_report)
+from common import (backbone_rows, backbone_table, build_backbone,  # noqa: E402
+                    header, header_line, interleaved_medians, write_report)
 
 # (batch, height, width, regions per side the authors use at that size)
 SHAPES = [(8, 224, 224, 7), (1, 512, 512, 8), (1, 800, 1344, 16)]

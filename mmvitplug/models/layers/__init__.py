@@ -12,8 +12,9 @@ from .token_merging import DeformableTokenMerging, deform_conv2d_2x2
 from .window import pad_to_multiple, window_partition, window_reverse
 
 __all__ = [
-    'AbsolutePositionMLP', 'BiasedSelfAttention', 'BiLevelRoutingAttention', 'CarrierTokenAttention',
-    'CarrierTokenInit', 'ConvFFN', 'GlobalAttentionLePE', 'DeformableTokenMerging', 'HATBlock', 'HiLoAttention', 'LayerNorm2d', 'Mlp',
+    'AbsolutePositionMLP', 'BiLevelRoutingAttention', 'BiasedSelfAttention',
+    'CarrierTokenAttention', 'CarrierTokenInit', 'ConvFFN', 'DeformableTokenMerging',
+    'GlobalAttentionLePE', 'HATBlock', 'HiLoAttention', 'LayerNorm2d', 'Mlp',
     'RelativePositionBias', 'carrier_pooling', 'conv_bn_act', 'deform_conv2d_2x2',
     'gather_all_routed_attention', 'pad_to_multiple', 'region_grid', 'routed_attention',
     'window_partition', 'window_reverse'
