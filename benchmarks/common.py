@@ -1,28 +1,18 @@
-"""Helpers shared by the benchmark scripts: model builders, interleaved timing, peak memory of
-one forward pass in a fresh subprocess, and the machine/software header."""
-import platform
-import statistics
+"""Helpers shared by the benchmark scripts: model builders, backbone tables, peak memory of one
+forward pass in a fresh subprocess (timing and the header come from
+:mod:`mmvitplug.utils.benchmarking`)."""
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Callable, Dict, Tuple
+from typing import Tuple
 
 import torch
 
-SWIN_T = dict(type='SwinTransformer', embed_dims=96, depths=[2, 2, 6, 2], num_heads=[3, 6, 12, 24],
-              window_size=7, mlp_ratio=4, qkv_bias=True, drop_path_rate=0.2,
-              out_indices=(0, 1, 2, 3), convert_weights=False)
+from mmvitplug.utils.benchmarking import interleaved_medians, machine_header, peak_tensor_mib
+from mmvitplug.utils.named_models import NAMED_BACKBONES, build_named_backbone
+
 # name -> (OpenMMLab scope whose registry builds it, config[, function applied to the model])
-BACKBONES = {
-    'FasterViT-0': ('mmdet', dict(type='FasterViT', arch='0')),
-    'LITv2-S': ('mmdet', dict(type='LITv2', arch='s')),
-    'Swin-T': ('mmdet', SWIN_T),
-    'PVTv2-b2': ('mmdet', dict(type='PyramidVisionTransformerV2', embed_dims=64,
-                               num_layers=[3, 4, 6, 3])),
-    'ConvNeXt-T': ('mmpretrain', dict(type='ConvNeXt', arch='tiny', out_indices=(0, 1, 2, 3),
-                                      gap_before_final_norm=False)),
-}
+BACKBONES = dict(NAMED_BACKBONES)
 
 
 def _gather_all(model: torch.nn.Module) -> None:
@@ -42,31 +32,52 @@ BACKBONES['BiFormer-T regions 8/4/2'] = ('mmdet', dict(type='BiFormer', arch='ti
 
 def build_backbone(name: str) -> torch.nn.Module:
     """A backbone of :data:`BACKBONES` in eval mode."""
-    import importlib
-
-    import mmvitplug  # noqa: F401  (registers our backbones)
     scope, cfg, *prepare = BACKBONES[name]
-    registry = importlib.import_module(f'{scope}.registry').MODELS
-    model = registry.build(dict(cfg))
-    for fn in prepare:
-        fn(model)
-    model.eval()  # separately: mmdet's SwinTransformer.train() returns None
-    return model
+    return build_named_backbone(name, scope, cfg, tuple(prepare))
 
 
-def interleaved_medians(runners: Dict[str, Callable[[], object]], repeats: int) -> dict:
-    """Median seconds per call of each runner after one warm-up, calls interleaved
-    round-robin so that drift of the (shared) machine hits all alike."""
-    times = {name: [] for name in runners}
-    with torch.no_grad():
-        for run in runners.values():
-            run()
-        for _ in range(repeats):
-            for name, run in runners.items():
-                start = time.perf_counter()
-                run()
-                times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
+def build_layer(name: str, dim: int = 384, heads: int = 12):
+    """An attention layer and ``fn(x, (h, w))`` running it on (B, h*w, dim) tokens.
+
+    HAT (FasterViT): a HAT block without its MLP, with carrier tokens (window 7, 2x2 carriers
+    per window, initialised from the map); BRA (BiFormer): regions of 2x2 tokens, top-16;
+    HiLo (LITv2): window 2, alpha 0.9; Window (Swin): mmdet ShiftWindowMSA, window 7, no
+    shift; SRA (PVT): mmdet SpatialReductionAttention, ratio 2; Global: MultiheadAttention.
+    """
+    from mmdet.models.backbones.pvt import SpatialReductionAttention
+    from mmdet.models.backbones.swin import ShiftWindowMSA
+
+    from mmvitplug.models.layers import (BiLevelRoutingAttention, CarrierTokenInit, HATBlock,
+                                         HiLoAttention)
+
+    def on_map(layer):
+        return lambda x, hw: layer(x.view(x.shape[0], *hw, dim))
+
+    if name == 'HAT (FasterViT)':
+        block, carrier_init = HATBlock(dim, heads, with_carriers=True), CarrierTokenInit(dim, 7, 2)
+        block.mlp = torch.nn.Identity()
+        layer = torch.nn.ModuleList([block, carrier_init]).eval()
+
+        def run(x, hw):
+            x = x.view(x.shape[0], *hw, dim)
+            return block(x, carrier_init(x.permute(0, 3, 1, 2)), 7)
+        return layer, run
+    if name == 'BRA (BiFormer)':
+        layer = BiLevelRoutingAttention(dim, heads, topk=16, n_win=None, region_size=2).eval()
+        return layer, on_map(layer)
+    if name == 'HiLo (LITv2)':
+        layer = HiLoAttention(dim, heads, window_size=2, alpha=0.9).eval()
+        return layer, on_map(layer)
+    if name == 'Window (Swin)':
+        layer = ShiftWindowMSA(dim, heads, window_size=7, shift_size=0).eval()
+        return layer, lambda x, hw: layer(x, hw)
+    if name == 'SRA (PVT)':
+        layer = SpatialReductionAttention(dim, heads, sr_ratio=2).eval()
+        return layer, lambda x, hw: layer(x, hw)
+    if name == 'Global':
+        layer = torch.nn.MultiheadAttention(dim, heads, batch_first=True).eval()
+        return layer, lambda x, hw: layer(x, x, x, need_weights=False)[0]
+    raise KeyError(f'unknown attention layer {name!r}')
 
 
 def backbone_rows(names, shapes, repeats: int, memory: bool = True) -> list:
@@ -112,22 +123,6 @@ def memory_probe(name: str, b: int, h: int, w: int) -> Tuple[float, float]:
     return float(rss), float(tensors)
 
 
-def peak_tensor_mib(fn: Callable[[], object]) -> float:
-    """Peak of live CPU tensor memory (MiB) during ``fn()``, from the profiler's allocation
-    events (allocations and frees in time order)."""
-    from torch.autograd import DeviceType
-    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU],
-                                profile_memory=True) as prof:
-        fn()
-    events = sorted((e.start_ns(), e.nbytes()) for e in prof.profiler.kineto_results.events()
-                    if e.name() == '[memory]' and e.device_type() == DeviceType.CPU)
-    live = peak = 0
-    for _, nbytes in events:
-        live += nbytes
-        peak = max(peak, live)
-    return peak / 2**20
-
-
 def _status_kib(field: str) -> int:
     for line in Path('/proc/self/status').read_text().splitlines():
         if line.startswith(field + ':'):
@@ -150,18 +145,7 @@ def _probe(name: str, b: int, h: int, w: int) -> None:
 
 
 def header() -> dict:
-    import mmdet
-    import mmengine
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path('/proc/cpuinfo').read_text().splitlines():
-            if line.startswith('model name'):
-                cpu = line.split(':', 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return dict(cpu=cpu, threads=torch.get_num_threads(), python=platform.python_version(),
-                torch=torch.__version__, mmdet=mmdet.__version__, mmengine=mmengine.__version__)
+    return machine_header()
 
 
 def write_report(out: str, result: dict, render) -> None:

@@ -21,26 +21,11 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from common import backbone_rows, backbone_table, header, header_line, write_report, interleaved_medians  # noqa: E402
+from common import (backbone_rows, backbone_table, build_layer, header,  # noqa: E402
+                    header_line, interleaved_medians, write_report)
+
 BACKBONE_SHAPES = [(8, 224, 224), (1, 512, 512), (1, 800, 1344)]
 LAYER_SHAPES = [(8, 14, 14), (1, 32, 32), (1, 56, 56), (1, 50, 84), (1, 64, 64)]
-
-
-def build_layer(name: str, dim: int = 384, heads: int = 12):
-    from mmdet.models.backbones.pvt import SpatialReductionAttention
-    from mmdet.models.backbones.swin import ShiftWindowMSA
-    from mmvitplug.models.layers import HiLoAttention
-    if name == 'HiLo':
-        layer = HiLoAttention(dim, heads, window_size=2, alpha=0.9)
-        return layer.eval(), lambda x, hw: layer(x.view(x.shape[0], *hw, dim))
-    if name == 'Window (Swin)':
-        layer = ShiftWindowMSA(dim, heads, window_size=7, shift_size=0)
-        return layer.eval(), lambda x, hw: layer(x, hw)
-    if name == 'SRA (PVT)':
-        layer = SpatialReductionAttention(dim, heads, sr_ratio=2)
-        return layer.eval(), lambda x, hw: layer(x, hw)
-    layer = torch.nn.MultiheadAttention(dim, heads, batch_first=True)
-    return layer.eval(), lambda x, hw: layer(x, x, x, need_weights=False)[0]
 
 
 def main(argv=None) -> int:
@@ -57,7 +42,7 @@ def main(argv=None) -> int:
     backbones = backbone_rows(['LITv2-S', 'Swin-T', 'PVTv2-b2'], BACKBONE_SHAPES,
                               args.repeats, memory=not args.no_memory)
 
-    layer_names = ['HiLo', 'Window (Swin)', 'SRA (PVT)', 'Global']
+    layer_names = ['HiLo (LITv2)', 'Window (Swin)', 'SRA (PVT)', 'Global']
     layers = {n: build_layer(n) for n in layer_names}
     layer_rows = []
     for b, h, w in LAYER_SHAPES:
@@ -68,7 +53,7 @@ def main(argv=None) -> int:
         for n in layer_names:
             layer_rows.append(dict(layer=n, batch=b, height=h, width=w,
                                    latency_ms=medians[n] * 1e3,
-                                   hilo_speedup=medians[n] / medians['HiLo']))
+                                   hilo_speedup=medians[n] / medians['HiLo (LITv2)']))
 
     result = dict(header=info, repeats=args.repeats, backbones=backbones,
                   layers=layer_rows)

@@ -1,0 +1,64 @@
+"""tools/benchmark.py on tiny inputs: it runs, writes the declared JSON/CSV fields, and refuses
+what it cannot do with one line. (Speed itself is measured in benchmarks/, not tested.)"""
+import csv
+import json
+
+import torch
+
+from conftest import run_python
+
+ROW_FIELDS = {'target', 'part', 'batch', 'height', 'width', 'latency_ms', 'images_per_s',
+              'speed_vs_first', 'peak_memory_mib'}
+
+
+def test_backbones_side_by_side(tmp_path):
+    out, table = tmp_path / 'bench.json', tmp_path / 'bench.csv'
+    proc = run_python(['tools/benchmark.py', 'BiFormer-T', 'LITv2-S', '--shapes', '2x64x64',
+                       '64x96', '--repeats', '2', '--no-progress', '--json', str(out), '--csv',
+                       str(table)], check=True)
+    result = json.loads(out.read_text())
+    assert {'cpu', 'threads', 'torch', 'mmengine'} <= set(result['header'])
+    assert result['settings'] == dict(device='cpu', dtype='fp32', channels_last=False,
+                                      mode='eval', backward=False, repeats=2, warmup=1)
+    rows = result['rows']
+    assert [(r['target'], r['batch'], r['height'], r['width']) for r in rows] == [
+        ('BiFormer-T', 2, 64, 64), ('LITv2-S', 2, 64, 64), ('BiFormer-T', 1, 64, 96),
+        ('LITv2-S', 1, 64, 96)]
+    for r in rows:
+        assert set(r) == ROW_FIELDS and r['latency_ms'] > 0 and r['peak_memory_mib'] > 0
+        assert abs(r['images_per_s'] - r['batch'] * 1e3 / r['latency_ms']) < 1e-6
+    assert rows[0]['speed_vs_first'] == 1.0
+    with open(table) as f:
+        assert len(list(csv.DictReader(f))) == 4
+    assert '| 2x64x64 | BiFormer-T |' in proc.stdout
+
+
+def test_training_step_with_autocast_and_channels_last(tmp_path):
+    out = tmp_path / 'bench.json'
+    run_python(['tools/benchmark.py', 'FasterViT-0', '--shapes', '64x64', '--repeats', '1',
+                '--backward', '--dtype', 'bf16', '--channels-last', '--no-memory',
+                '--no-progress', '--json', str(out)], check=True)
+    result = json.loads(out.read_text())
+    assert result['settings']['mode'] == 'train' and result['settings']['backward']
+    assert 'peak_memory_mib' not in result['rows'][0]
+
+
+def test_whole_models_from_configs(tmp_path):
+    out = tmp_path / 'bench.json'
+    run_python(['tools/benchmark.py', 'configs/demo/upernet_demo.py',
+                'configs/demo/cascade_mask_rcnn_demo.py', '--part', 'model', '--shapes',
+                '96x128', '--repeats', '1', '--no-progress', '--json', str(out)], check=True)
+    rows = json.loads(out.read_text())['rows']
+    assert [r['part'] for r in rows] == ['model', 'model']
+
+
+def test_clear_errors():
+    cases = [(['ResNet-1000'], 'neither a config file'),
+             (['BiFormer-T', '--shapes', '64by64'], 'is not HxW or BxHxW'),
+             (['BiFormer-T', '--part', 'model'], 'needs config targets')]
+    if not torch.cuda.is_available():
+        cases.append((['BiFormer-T', '--device', 'cuda'], 'no CUDA device'))
+    for args, message in cases:
+        proc = run_python(['tools/benchmark.py', *args, '--no-progress'])
+        assert proc.returncode == 2 and message in proc.stderr, (args, proc.stderr[-500:])
+        assert 'Traceback' not in proc.stderr
