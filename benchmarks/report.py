@@ -154,7 +154,8 @@ def plot(result: dict) -> None:
         thr = next(r['images_per_s'] for r in result['standard']
                    if r['model'] == n and r['batch'] == 8)
         ax.scatter(params[n], thr, marker='o' if n in OURS else 's', s=50)
-        ax.annotate(n, (params[n], thr), textcoords='offset points', xytext=(5, 4), fontsize=8)
+        ax.annotate(n, (params[n], thr), textcoords='offset points', fontsize=8,
+                    xytext=(5, -12 if 'r8' in n else 4))
     ax.set_xlabel('backbone parameters (M)')
     ax.set_ylabel('images/s at 8x224x224')
     ax.set_title(f'Throughput vs parameters ({_machine(result)})', fontsize=9)

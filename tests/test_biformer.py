@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import build_classifier, keys_listing, reference_dir, run_python
+from conftest import build_classifier, keys_listing, reference_dir
 from mmvitplug.converters import official_classifier_cfg, official_to_mmpretrain
 from mmvitplug.models import BiFormer
 from mmvitplug.models.layers import BiLevelRoutingAttention, GlobalAttentionLePE, bra, region_grid
@@ -203,44 +203,6 @@ def test_init_weights_follows_the_authors_scheme():
 def _case(name='tiny_224'):
     return torch.load(reference_dir('biformer') / f'{name}.pt', map_location='cpu',
                       weights_only=True)
-
-
-def test_converter_tool_round_trip(tmp_path):
-    data = _case('tiny_autopad_288x200')
-    src, dst = tmp_path / 'biformer_official.pth', tmp_path / 'converted.pth'
-    torch.save({'model': data['state_dict'], 'epoch': 299}, src)
-    proc = run_python(['tools/model_converters/biformer_to_mmvitplug.py', str(src), str(dst),
-                       '--config', repr(data['config'])], check=True)
-    assert 'loads strictly' in proc.stdout
-    converted = torch.load(dst, map_location='cpu', weights_only=True)
-    model = build_classifier('biformer', data['config']).eval()
-    model.load_state_dict(converted['state_dict'], strict=True)
-    assert converted['meta']['family'] == 'biformer'
-    with torch.no_grad():
-        torch.testing.assert_close(model(data['input'], mode='tensor'), data['logits'], **TOL)
-
-
-def test_converter_tool_refuses_a_mismatching_checkpoint(tmp_path):
-    data = _case()
-    broken = dict(data['state_dict'])
-    broken.pop('stages.1.0.attn.qkv.qkv.weight')
-    broken['stages.1.0.attn.extra'] = torch.zeros(1)
-    src, dst = tmp_path / 'official.pth', tmp_path / 'out.pth'
-    torch.save({'model': broken}, src)
-    proc = run_python(['tools/model_converters/biformer_to_mmvitplug.py', str(src), str(dst),
-                       '--config', repr(data['config'])])
-    assert proc.returncode == 2
-    assert 'stages.1.blocks.0.attn.qkv.weight' in proc.stderr  # missing
-    assert 'extra' in proc.stderr  # unexpected
-    assert 'Traceback' not in proc.stderr and not dst.exists()
-
-
-def test_converter_tool_infers_released_variants(tmp_path):
-    src, dst = tmp_path / 'biformer_tiny_best.pth', tmp_path / 'out.pth'
-    torch.save({'model': keys_listing('biformer', 'biformer_tiny')}, src)
-    proc = run_python(['tools/model_converters/biformer_to_mmvitplug.py', str(src), str(dst)],
-                      check=True)
-    assert "arch 'tiny'" in proc.stdout and dst.is_file()
 
 
 @pytest.mark.parametrize('option,value,message', [

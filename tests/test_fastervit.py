@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from conftest import build_classifier, keys_listing, reference_dir, run_python
+from conftest import build_classifier, keys_listing, reference_dir
 from mmvitplug.converters import official_classifier_cfg, official_to_mmpretrain
 from mmvitplug.models import FasterViT
 from mmvitplug.models.layers import HATBlock, carrier_pooling
@@ -188,48 +188,6 @@ def test_init_weights_follows_the_authors_scheme():
     fc1 = model.stages[2].blocks[0].mlp.fc1
     assert 0.015 < fc1.weight.std() < 0.025 and not fc1.bias.any()
     torch.testing.assert_close(model.stages[2].blocks[0].gamma1, torch.full((64, ), 0.5))
-
-
-@pytest.mark.parametrize('layout', ['state_dict', 'model', 'bare'])
-def test_converter_tool_round_trip(tmp_path, layout):
-    data = torch.load(reference_dir('fastervit') / 'tiny_ls_prop_224.pt', map_location='cpu',
-                      weights_only=True)
-    src, dst = tmp_path / 'official.pth.tar', tmp_path / 'converted.pth'
-    weights = data['state_dict']
-    torch.save(weights if layout == 'bare' else {layout: weights, 'epoch': 300}, src)
-    proc = run_python(['tools/model_converters/fastervit_to_mmvitplug.py', str(src), str(dst),
-                       '--config', repr(data['config'])], check=True)
-    assert 'loads strictly' in proc.stdout
-    converted = torch.load(dst, map_location='cpu', weights_only=True)
-    model = build_classifier('fastervit', data['config']).eval()
-    model.load_state_dict(converted['state_dict'], strict=True)
-    assert converted['meta']['family'] == 'fastervit'
-    with torch.no_grad():
-        torch.testing.assert_close(model(data['input'], mode='tensor'), data['logits'], **TOL)
-
-
-def test_converter_tool_refuses_a_mismatching_checkpoint(tmp_path):
-    data = torch.load(reference_dir('fastervit') / 'tiny_224.pt', map_location='cpu',
-                      weights_only=True)
-    broken = dict(data['state_dict'])
-    broken.pop('levels.2.blocks.0.hat_attn.qkv.weight')
-    broken['levels.2.blocks.0.extra'] = torch.zeros(1)
-    src, dst = tmp_path / 'official.pth.tar', tmp_path / 'out.pth'
-    torch.save({'state_dict': broken}, src)
-    proc = run_python(['tools/model_converters/fastervit_to_mmvitplug.py', str(src), str(dst),
-                       '--config', repr(data['config'])])
-    assert proc.returncode == 2
-    assert 'stages.2.blocks.0.carrier.attn.qkv.weight' in proc.stderr  # missing
-    assert 'extra' in proc.stderr  # unexpected
-    assert 'Traceback' not in proc.stderr and not dst.exists()
-
-
-def test_converter_tool_infers_released_variants(tmp_path):
-    src, dst = tmp_path / 'fastervit_0_224_1k.pth.tar', tmp_path / 'out.pth'
-    torch.save({'state_dict': keys_listing('fastervit', 'faster_vit_0_224')}, src)
-    proc = run_python(['tools/model_converters/fastervit_to_mmvitplug.py', str(src), str(dst)],
-                      check=True)
-    assert "arch '0'" in proc.stdout and dst.is_file()
 
 
 def test_unsupported_official_options_are_refused():

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torchvision.ops import deform_conv2d
 
-from conftest import REPO, keys_listing, reference_cases, reference_dir, run_python
+from conftest import REPO, keys_listing, reference_cases, reference_dir
 from conftest import build_classifier as build_classifier_for
 from mmvitplug.converters import official_classifier_cfg, official_to_mmpretrain
 from mmvitplug.models import LITv2
@@ -125,41 +125,6 @@ def test_deform_conv_matches_torchvision(shape):
     our_grads = torch.autograd.grad(ours, (x, offset, weight, bias), g)
     for name, a, r in zip(('x', 'offset', 'weight', 'bias'), our_grads, ref_grads):
         torch.testing.assert_close(a, r, msg=name)
-
-
-def test_converter_tool_round_trip(tmp_path):
-    path = reference_cases('litv2')[0]
-    data = torch.load(path, map_location='cpu', weights_only=True)
-    src, dst = tmp_path / 'official.pth', tmp_path / 'converted.pth'
-    torch.save({'model': data['state_dict'], 'epoch': 3}, src)
-    proc = run_python(['tools/model_converters/litv2_to_mmvitplug.py', str(src), str(dst),
-                       '--config', repr(data['config'])], check=True)
-    assert 'loads strictly' in proc.stdout
-    converted = torch.load(dst, map_location='cpu', weights_only=True)
-    model = build_classifier(data['config'])
-    model.load_state_dict(converted['state_dict'], strict=True)
-    assert converted['meta']['family'] == 'litv2'
-
-    # A checkpoint of another architecture is refused with the key differences, not loaded.
-    broken = dict(data['state_dict'])
-    broken.pop('layers.2.blocks.0.attn.l_q.weight')
-    broken['layers.2.blocks.0.attn.extra'] = torch.zeros(1)
-    torch.save({'model': broken}, src)
-    proc = run_python(['tools/model_converters/litv2_to_mmvitplug.py', str(src), str(dst),
-                       '--config', repr(data['config'])])
-    assert proc.returncode == 2
-    assert 'stages.2.blocks.0.attn.lofi_q.weight' in proc.stderr  # missing
-    assert 'extra' in proc.stderr  # unexpected
-    assert 'Traceback' not in proc.stderr
-
-
-def test_converter_tool_infers_released_variants(tmp_path):
-    official = _keys_listing('LITv2-S')
-    src, dst = tmp_path / 'litv2_s.pth', tmp_path / 'out.pth'
-    torch.save({'model': official}, src)
-    proc = run_python(['tools/model_converters/litv2_to_mmvitplug.py', str(src), str(dst)],
-                      check=True)
-    assert "arch 's'" in proc.stdout and dst.is_file()
 
 
 def test_unsupported_official_options_are_refused():

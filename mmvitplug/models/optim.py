@@ -1,0 +1,85 @@
+"""Layer-wise learning-rate decay for any model whose backbone has ``get_layer_depth``.
+
+mmdet's and mmseg's own decay constructors only know ConvNeXt and BEiT; this one asks the
+backbone for each parameter's layer, so it serves FasterViT, BiFormer and LITv2 (and any
+backbone with the same method) in detectors, segmentors and classifiers alike::
+
+    optim_wrapper = dict(
+        type='OptimWrapper',
+        constructor='BackboneLayerDecayOptimWrapperConstructor',
+        optimizer=dict(type='AdamW', lr=1e-4, weight_decay=0.05),
+        paramwise_cfg=dict(layer_decay_rate=0.9))
+
+A parameter in layer ``i`` of ``n`` gets ``lr * layer_decay_rate ** (n - 1 - i)``: the stem
+the smallest rate, the last layer and everything outside the backbone (neck, heads) the base
+rate. Weight decay is 0 for norms, biases and other vectors (layer scales), and for the
+parameters whose names contain one of ``no_decay_names``: by default the position encodings
+(``pos_embed``: FasterViT's absolute position MLPs, BiFormer's depthwise position convs),
+FasterViT's continuous relative position bias MLPs (``pos_bias``) and carrier-token
+initialisation (``carrier_init``).
+"""
+from typing import List, Optional
+
+import torch.nn as nn
+from mmengine.logging import MMLogger
+from mmengine.optim import DefaultOptimWrapperConstructor
+from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS
+
+__all__ = ['BackboneLayerDecayOptimWrapperConstructor']
+
+NO_DECAY_NAMES = ('pos_embed', 'pos_bias', 'carrier_init')
+
+
+@OPTIM_WRAPPER_CONSTRUCTORS.register_module()
+class BackboneLayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
+    """Optimizer-wrapper constructor with layer-wise lr decay from ``backbone.get_layer_depth``.
+
+    Args:
+        optim_wrapper_cfg: the ``optim_wrapper`` config (``optimizer`` with ``lr`` and
+            ``weight_decay``).
+        paramwise_cfg: ``layer_decay_rate`` (default 1.0: no decay) and ``no_decay_names``
+            (name fragments of parameters without weight decay, default
+            :data:`NO_DECAY_NAMES`); other keys are refused.
+    """
+
+    def __init__(self, optim_wrapper_cfg: dict, paramwise_cfg: Optional[dict] = None) -> None:
+        paramwise_cfg = dict(paramwise_cfg or {})
+        unknown = set(paramwise_cfg) - {'layer_decay_rate', 'no_decay_names'}
+        if unknown:
+            raise ValueError(f'{type(self).__name__} takes layer_decay_rate and no_decay_names '
+                             f'in paramwise_cfg, got {sorted(unknown)}')
+        self.layer_decay_rate = float(paramwise_cfg.pop('layer_decay_rate', 1.0))
+        if not 0.0 < self.layer_decay_rate <= 1.0:
+            raise ValueError(f'layer_decay_rate must be in (0, 1], got {self.layer_decay_rate}')
+        self.no_decay_names = tuple(paramwise_cfg.pop('no_decay_names', NO_DECAY_NAMES))
+        # A non-empty paramwise_cfg makes the base class call add_params.
+        super().__init__(optim_wrapper_cfg, dict(layer_decay_rate=self.layer_decay_rate))
+
+    def add_params(self, params: List[dict], module: nn.Module, **kwargs) -> None:
+        """One parameter group per (layer, with or without weight decay)."""
+        backbone = getattr(module, 'backbone', module)
+        if not hasattr(backbone, 'get_layer_depth'):
+            raise TypeError(f'{type(self).__name__} needs a backbone with get_layer_depth; '
+                            f'{type(backbone).__name__} has none')
+        prefix = 'backbone.' if backbone is not module else ''
+        groups, num_layers = {}, 0
+        for name, param in module.named_parameters():
+            if not param.requires_grad:
+                continue
+            layer, num_layers = backbone.get_layer_depth(name, prefix=prefix)
+            no_decay = param.ndim <= 1 or any(k in name for k in self.no_decay_names)
+            key = (layer, no_decay)
+            if key not in groups:
+                scale = self.layer_decay_rate**(num_layers - 1 - layer)
+                groups[key] = dict(params=[], lr=self.base_lr * scale, lr_scale=scale,
+                                   weight_decay=0.0 if no_decay else self.base_wd,
+                                   param_names=[])
+            groups[key]['params'].append(param)
+            groups[key]['param_names'].append(name)
+        for key in sorted(groups):
+            params.append(groups[key])
+        MMLogger.get_current_instance().info(
+            f'layer-wise lr decay {self.layer_decay_rate}: {len(groups)} parameter groups over '
+            f'{num_layers} layers, '
+            f'{sum(len(g["params"]) for g in groups.values() if g["weight_decay"] == 0)} '
+            'parameters without weight decay')

@@ -1,0 +1,89 @@
+"""Layer-wise lr decay driven by backbone.get_layer_depth, from mmdet, mmseg and mmpretrain."""
+import pytest
+import torch
+from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS, init_default_scope
+
+import mmvitplug  # noqa: F401  (registers the constructor)
+from mmvitplug.models import BackboneLayerDecayOptimWrapperConstructor, BiFormer, FasterViT
+
+TINY = dict(dim=16, in_dim=8, depths=(1, 1, 2, 2), num_heads=(1, 1, 2, 4), mlp_ratio=2.0,
+            layer_scale=0.5)
+
+
+class Detector(torch.nn.Module):
+    """A backbone and a head, named as mm models name them."""
+
+    def __init__(self, backbone):
+        super().__init__()
+        self.backbone = backbone
+        self.head = torch.nn.Conv2d(128, 4, 1)
+
+
+def build(model, rate=0.8, **paramwise):
+    cfg = dict(optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05),
+               constructor='BackboneLayerDecayOptimWrapperConstructor',
+               paramwise_cfg=dict(layer_decay_rate=rate, **paramwise))
+    constructor = OPTIM_WRAPPER_CONSTRUCTORS.build(
+        dict(type=cfg.pop('constructor'), optim_wrapper_cfg=cfg,
+             paramwise_cfg=cfg.pop('paramwise_cfg')))
+    return constructor(model).optimizer
+
+
+def _group_of(optimizer, name):
+    return next(g for g in optimizer.param_groups if name in g['param_names'])
+
+
+def test_rates_follow_the_layer_depth_and_weight_decay_spares_what_it_should():
+    model = Detector(FasterViT(TINY))
+    optimizer = build(model)
+    num_layers = sum(TINY['depths']) + 2
+    seen = set()
+    for group in optimizer.param_groups:
+        for name in group['param_names']:
+            layer, _ = model.backbone.get_layer_depth(name, prefix='backbone.')
+            assert group['lr'] == pytest.approx(1e-3 * 0.8**(num_layers - 1 - layer)), name
+            seen.add(name)
+    assert seen == {n for n, p in model.named_parameters() if p.requires_grad}
+    assert _group_of(optimizer, 'head.weight')['lr'] == pytest.approx(1e-3)
+    assert _group_of(optimizer, 'backbone.patch_embed.0.weight')['lr'] == pytest.approx(
+        1e-3 * 0.8**(num_layers - 1))
+    decayed = {'backbone.stages.2.blocks.0.attn.qkv.weight', 'head.weight',
+               'backbone.stages.0.blocks.0.conv1.weight'}
+    spared = {'backbone.stages.2.blocks.0.attn.qkv.bias', 'backbone.stages.2.blocks.0.norm1.weight',
+              'backbone.stages.2.blocks.0.gamma1',
+              'backbone.stages.2.blocks.0.attn.pos_bias.cpb_mlp.0.weight',
+              'backbone.stages.2.blocks.0.pos_embed.cpb_mlp.0.weight',
+              'backbone.stages.2.carrier_init.pos_embed.weight'}
+    names = {n for n, _ in model.named_parameters()}
+    assert decayed <= names and spared <= names
+    for name in decayed:
+        assert _group_of(optimizer, name)['weight_decay'] == 0.05, name
+    for name in spared:
+        assert _group_of(optimizer, name)['weight_decay'] == 0.0, name
+
+
+def test_frozen_parameters_are_left_out_and_a_step_runs():
+    model = Detector(BiFormer(dict(embed_dims=(16, 32, 64, 128), depths=(1, 1, 1, 1),
+                                   head_dim=8), frozen_stages=1))
+    optimizer = build(model)
+    grouped = {n for g in optimizer.param_groups for n in g['param_names']}
+    assert not any(n.startswith(('backbone.patch_embed.', 'backbone.stages.0.')) for n in grouped)
+    sum(o.mean() for o in model.backbone(torch.randn(1, 3, 64, 64))).backward()
+    optimizer.step()
+
+
+@pytest.mark.parametrize('scope', ['mmdet', 'mmseg', 'mmpretrain'])
+def test_resolves_from_the_toolbox_scopes(scope):
+    init_default_scope(scope)
+    registry = __import__(f'{scope}.registry', fromlist=['OPTIM_WRAPPER_CONSTRUCTORS'])
+    assert registry.OPTIM_WRAPPER_CONSTRUCTORS.get(
+        'BackboneLayerDecayOptimWrapperConstructor') is BackboneLayerDecayOptimWrapperConstructor
+
+
+def test_clear_errors():
+    with pytest.raises(ValueError, match='layer_decay_rate must be'):
+        build(Detector(FasterViT(TINY)), rate=1.5)
+    with pytest.raises(ValueError, match='takes layer_decay_rate and no_decay_names'):
+        build(Detector(FasterViT(TINY)), custom_keys={})
+    with pytest.raises(TypeError, match='get_layer_depth'):
+        build(Detector(torch.nn.Conv2d(3, 128, 3)))
