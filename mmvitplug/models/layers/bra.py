@@ -4,7 +4,7 @@ BRA cuts the map into regions, routes every query region to the ``topk`` regions
 best matches its mean query, and lets its tokens attend to the tokens of those regions only;
 a 5x5 depthwise conv of V adds local context (LePE).
 
-Two things make this differ from the authors' formulation while giving the same numbers:
+How this differs from the authors' formulation while giving the same numbers:
 
 * the authors copy the routed keys and values for every query region at once (``topk`` copies
   of K and V) and materialise all attention logits. Here the copies are made for a bounded chunk
@@ -12,10 +12,13 @@ Two things make this differ from the authors' formulation while giving the same 
   memory no longer grows with ``topk`` times the map; where every region is routed (few regions),
   there is no copy at all. :func:`gather_all_routed_attention` keeps the authors' formulation as
   the executable specification (tests) and the memory baseline (benchmarks).
-* the authors zero-pad the normalised input to whole regions before the q/k/v projection. A
-  zero token projects to the projection's bias, so here only real tokens are projected and the
-  padding is filled with the bias: the same padded q/k/v, without projecting padding. As in the
-  released model, padded tokens take part in routing (region means), attention (keys) and LePE.
+* like the authors' ``auto_pad``, the normalised input is zero-padded to whole regions before
+  the projection, so padded tokens (projected to the bias) take part in routing (region means),
+  attention (keys) and LePE, as in the released model. But queries are projected and attend
+  only in regions that hold real tokens: regions made only of padding are routed to, never
+  computed for.
+* without autograd, every map is freed as soon as it has been used and the result overwrites
+  the queries (peak memory measured in ``benchmarks/biformer_cpu.md``).
 
 Region geometry is computed from the input: either a fixed number of regions per side
 (``n_win``, the released policy: region sides grow with the image) or a fixed region side
