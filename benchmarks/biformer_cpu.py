@@ -27,8 +27,9 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from mmvitplug.utils.benchmarking import machine_header  # noqa: E402
 from common import (backbone_rows, backbone_table, build_backbone,  # noqa: E402
-                    header, header_line, interleaved_medians, write_report)
+                    header_line, interleaved_medians, write_report)
 
 # (batch, height, width, regions per side the authors use at that size)
 SHAPES = [(8, 224, 224, 7), (1, 512, 512, 8), (1, 800, 1344, 16)]
@@ -66,7 +67,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     torch.manual_seed(0)
-    info = header()
+    info = machine_header()
     print(f'CPU: {info["cpu"]}, {info["threads"]} threads; torch {info["torch"]}', flush=True)
     rows = []
     for b, h, w, n_win in SHAPES:

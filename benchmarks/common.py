@@ -1,5 +1,5 @@
 """Helpers shared by the benchmark scripts: model builders, backbone tables, peak memory of one
-forward pass in a fresh subprocess (timing and the header come from
+forward pass in a fresh subprocess (timing and the machine header come from
 :mod:`mmvitplug.utils.benchmarking`)."""
 import subprocess
 import sys
@@ -8,7 +8,7 @@ from typing import Tuple
 
 import torch
 
-from mmvitplug.utils.benchmarking import interleaved_medians, machine_header, peak_tensor_mib
+from mmvitplug.utils.benchmarking import interleaved_medians, peak_tensor_mib
 from mmvitplug.utils.named_models import NAMED_BACKBONES, build_named_backbone
 
 # name -> (OpenMMLab scope whose registry builds it, config[, function applied to the model])
@@ -30,10 +30,10 @@ BACKBONES['BiFormer-T regions 8/4/2'] = ('mmdet', dict(type='BiFormer', arch='ti
                                                        region_size=(8, 4, 2)))
 
 
-def build_backbone(name: str) -> torch.nn.Module:
-    """A backbone of :data:`BACKBONES` in eval mode."""
+def build_backbone(name: str, **overrides) -> torch.nn.Module:
+    """A backbone of :data:`BACKBONES` in eval mode, config keys replaced by ``overrides``."""
     scope, cfg, *prepare = BACKBONES[name]
-    return build_named_backbone(name, scope, cfg, tuple(prepare))
+    return build_named_backbone(name, scope, dict(cfg, **overrides), tuple(prepare))
 
 
 def build_layer(name: str, dim: int = 384, heads: int = 12):
@@ -142,10 +142,6 @@ def _probe(name: str, b: int, h: int, w: int) -> None:
         rss = (_status_kib('VmHWM') - before) / 1024
         tensors = peak_tensor_mib(lambda: model(x))
     print(rss, tensors)
-
-
-def header() -> dict:
-    return machine_header()
 
 
 def write_report(out: str, result: dict, render) -> None:

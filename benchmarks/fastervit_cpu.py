@@ -18,7 +18,9 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from common import backbone_rows, backbone_table, header, header_line, write_report  # noqa: E402
+from mmvitplug.utils.benchmarking import machine_header  # noqa: E402
+from common import (backbone_rows, backbone_table, header_line,  # noqa: E402
+                    write_report)
 
 SHAPES = [(8, 224, 224), (1, 512, 512), (1, 800, 1344), (1, 1024, 1024)]
 NAMES = ['FasterViT-0', 'Swin-T', 'ConvNeXt-T']
@@ -32,7 +34,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     torch.manual_seed(0)
-    info = header()
+    info = machine_header()
     print(f'CPU: {info["cpu"]}, {info["threads"]} threads; torch {info["torch"]}', flush=True)
     rows = backbone_rows(NAMES, SHAPES, args.repeats, memory=not args.no_memory)
 

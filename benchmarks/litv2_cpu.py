@@ -21,7 +21,8 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from common import (backbone_rows, backbone_table, build_layer, header,  # noqa: E402
+from mmvitplug.utils.benchmarking import machine_header  # noqa: E402
+from common import (backbone_rows, backbone_table, build_layer,  # noqa: E402
                     header_line, interleaved_medians, write_report)
 
 BACKBONE_SHAPES = [(8, 224, 224), (1, 512, 512), (1, 800, 1344)]
@@ -36,7 +37,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     torch.manual_seed(0)
-    info = header()
+    info = machine_header()
     print(f'CPU: {info["cpu"]}, {info["threads"]} threads; torch {info["torch"]}, '
           f'mmdet {info["mmdet"]}', flush=True)
     backbones = backbone_rows(['LITv2-S', 'Swin-T', 'PVTv2-b2'], BACKBONE_SHAPES,

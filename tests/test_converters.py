@@ -1,11 +1,58 @@
-"""The converter tools (tools/model_converters/<family>_to_mmvitplug.py) of the three families:
-round trips in every official checkpoint layout, strict refusal of other architectures,
-recognition of released variants."""
+"""The converters of the three families: released layouts load strictly with the published
+parameter counts; the tools (tools/model_converters/<family>_to_mmvitplug.py) round-trip every
+official checkpoint layout, refuse other architectures and recognise released variants."""
+from importlib import import_module
+
 import pytest
 import torch
 
 from conftest import build_classifier, keys_listing, reference_dir, run_python
 from mmvitplug.converters import official_to_mmpretrain
+from mmvitplug.models import BiFormer, FasterViT
+
+# (family, key listing, arch, parameters of the classifier, published in millions or None:
+# FasterViT's counts are the reference README's exact table). LITv2's listings hold BatchNorm
+# statistics in its count and are checked in test_litv2.py.
+RELEASED = [('fastervit', 'faster_vit_0_224', '0', 31_404_840, None),
+            ('fastervit', 'faster_vit_1_224', '1', 53_366_696, None),
+            ('fastervit', 'faster_vit_2_224', '2', 75_923_816, None),
+            ('fastervit', 'faster_vit_3_224', '3', 159_547_944, None),
+            ('fastervit', 'faster_vit_4_224', '4', 365_555_712, None),
+            ('fastervit', 'faster_vit_5_224', '5', 957_520_552, None),
+            ('fastervit', 'faster_vit_6_224', '6', 1_360_328_872, None),
+            ('fastervit', 'faster_vit_4_21k_224', '4_21k_224', 271_944_224, None),
+            ('fastervit', 'faster_vit_4_21k_384', '4_21k_384', 271_944_224, None),
+            ('fastervit', 'faster_vit_4_21k_512', '4_21k_512', 271_944_224, None),
+            ('fastervit', 'faster_vit_4_21k_768', '4_21k_768', 271_944_224, None),
+            ('biformer', 'biformer_tiny', 'tiny', 13_142_760, 13.1),
+            ('biformer', 'biformer_small', 'small', 25_536_232, 25.5),
+            ('biformer', 'biformer_base', 'base', 56_804_968, 56.8)]
+BACKBONES = {'fastervit': FasterViT, 'biformer': BiFormer}
+
+
+@pytest.mark.parametrize('family,listing,arch,params,published', RELEASED,
+                         ids=[r[1] for r in RELEASED])
+def test_released_variants_convert_and_load_strictly(family, listing, arch, params, published):
+    converter = import_module(f'mmvitplug.converters.{family}')
+    official = keys_listing(family, listing, device='meta')
+    inferred = converter.infer_config(official)
+    assert inferred['arch'] == arch
+    with torch.device('meta'):  # layouts only: the large variants hold billions of weights
+        model = build_classifier(family, inferred['config'])
+        backbone = BACKBONES[family](arch, out_indices=(3, ))
+    converted = official_to_mmpretrain(family, official)
+    model.load_state_dict(converted, strict=True)
+    count = sum(p.numel() for p in model.parameters())
+    print(f'{listing}: {count:,} parameters')
+    assert count == params
+    if published is not None:
+        assert round(count / 1e6, 1) == published
+    # The backbone built by name has the classifier's layout; FasterViT's geometry buffers
+    # (recomputed from the input) are not carried over.
+    backbone_keys = {k[len('backbone.'):] for k in converted if k.startswith('backbone.')}
+    assert set(backbone.state_dict()) == backbone_keys
+    assert not any(k.endswith(('relative_bias', 'relative_coords_table',
+                               'relative_position_index')) for k in converted)
 
 # family -> reference case, an official key to drop and the mmvitplug key then missing, a
 # released key listing and its arch
