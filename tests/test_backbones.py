@@ -120,6 +120,27 @@ def test_batch_agrees_with_single_images(tiny):
                                    atol=1e-5)
 
 
+@pytest.mark.parametrize('grad', [True, False], ids=['grad', 'no_grad'])
+def test_outputs_are_contiguous_nchw_for_compiled_ops(tiny, grad):
+    """The stages run channels-last inside; mmcv's RoIAlign reads raw NCHW strides and silently
+    returns garbage for a channels-last map (a detector then never learns), so the outputs
+    must be plain contiguous NCHW, in training and inference alike."""
+    from mmcv.ops import roi_align
+    tiny.train(grad)
+    x = torch.randn(2, 3, 64, 96)
+    with torch.set_grad_enabled(grad):
+        outs = tiny(x)
+        stages = tiny.forward_stages(x)
+    assert all(o.is_contiguous() for o in (*outs, *stages))
+    rois = torch.tensor([[0, 2., 2., 10., 12.], [1, 0., 4., 15., 9.]])
+    for out in outs:
+        expected = roi_align(out.detach().clone(memory_format=torch.contiguous_format), rois,
+                             (3, 3), 1.0, 0, 'avg', True)
+        torch.testing.assert_close(roi_align(out.detach(), rois, (3, 3), 1.0, 0, 'avg', True),
+                                   expected)
+    tiny.train()
+
+
 def test_forward_applies_output_norms_to_the_stage_features(tiny):
     x = torch.randn(2, 3, 64, 80)
     with torch.no_grad():
@@ -261,3 +282,18 @@ def test_builds_by_name_from_the_three_toolboxes(cls, arch, widths):
         for name in (cls.__name__, f'mmvitplug.{cls.__name__}'):
             model = registry.build(dict(type=name, arch=arch, out_indices=(3, )))
             assert isinstance(model, cls) and list(model.embed_dims) == widths
+
+
+@pytest.mark.parametrize('family', FAMILIES)
+def test_missing_pretrained_checkpoint_names_the_release_and_the_converter(family, tmp_path):
+    """Not mmengine's loader traceback, and never a silent random init."""
+    missing = str(tmp_path / 'checkpoints' / 'converted.pth')
+    model = FAMILIES[family][0](init_cfg=dict(type='Pretrained', checkpoint=missing,
+                                              prefix='backbone.'))  # the default variant
+    with pytest.raises(FileNotFoundError) as info:
+        model.init_weights()
+    message = str(info.value)
+    assert f'pretrained checkpoint not found: {missing}' in message
+    assert f'python tools/model_converters/{family}_to_mmvitplug.py' in message
+    release = type(model).released_checkpoints[model.arch_name][0]
+    assert release in message  # the authors' file of this variant

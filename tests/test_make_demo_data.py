@@ -127,6 +127,6 @@ def test_toolbox_datasets_load_it(demo_data, monkeypatch):
 
     init_default_scope('mmpretrain')
     from mmpretrain.registry import DATASETS as CLS
-    cfg = Config.fromfile(repo / 'configs/demo/resnet_cls_demo.py')
+    cfg = Config.fromfile(repo / 'configs/demo/litv2_cls_demo.py')
     cls = CLS.build(cfg.train_dataloader.dataset)
     assert set(cls.CLASSES) <= set(CLASSES) and len(cls) > 12

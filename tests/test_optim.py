@@ -4,7 +4,7 @@ import torch
 from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS, init_default_scope
 
 import mmvitplug  # noqa: F401  (registers the constructor)
-from mmvitplug.models import BackboneLayerDecayOptimWrapperConstructor, BiFormer, FasterViT
+from mmvitplug.models import BackboneLayerDecayOptimWrapperConstructor, BiFormer, FasterViT, LITv2
 
 TINY = dict(dim=16, in_dim=8, depths=(1, 1, 2, 2), num_heads=(1, 1, 2, 4), mlp_ratio=2.0,
             layer_scale=0.5)
@@ -83,7 +83,20 @@ def test_resolves_from_the_toolbox_scopes(scope):
 def test_clear_errors():
     with pytest.raises(ValueError, match='layer_decay_rate must be'):
         build(Detector(FasterViT(TINY)), rate=1.5)
-    with pytest.raises(ValueError, match='takes layer_decay_rate and no_decay_names'):
+    with pytest.raises(ValueError, match='takes layer_decay_rate, no_decay_names and lr_mult'):
         build(Detector(FasterViT(TINY)), custom_keys={})
     with pytest.raises(TypeError, match='get_layer_depth'):
         build(Detector(torch.nn.Conv2d(3, 128, 3)))
+
+
+def test_lr_mult_scales_named_parameters_on_top_of_the_layer_decay():
+    """LITv2's deformable-merging offsets train at 0.01x, as in the authors' recipe."""
+    model = Detector(LITv2(dict(embed_dims=16, depths=(1, 1, 1, 1), num_heads=(1, 1, 2, 4))))
+    plain = build(model, rate=0.9)
+    scaled = build(model, rate=0.9, lr_mult=dict(conv_offset=0.01))
+    names = [n for n, _ in model.named_parameters() if 'conv_offset' in n]
+    assert names
+    for name in names:
+        assert _group_of(scaled, name)['lr'] == pytest.approx(_group_of(plain, name)['lr'] * 0.01)
+    other = 'backbone.stages.2.blocks.0.attn.lofi_q.weight'
+    assert _group_of(scaled, other)['lr'] == pytest.approx(_group_of(plain, other)['lr'])

@@ -26,7 +26,7 @@ CASES = {
              'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False',
              'test_dataloader.num_workers=0', 'test_dataloader.persistent_workers=False'],
             ['train_cfg.max_iters=4'], 'iter_{}.pth', 'mIoU'),
-    'cls': ('configs/demo/resnet_cls_demo.py',
+    'cls': ('configs/demo/litv2_cls_demo.py',
             ['train_cfg.max_epochs=2', 'train_cfg.val_interval=100',
              'train_dataloader.batch_size=8',
              'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
@@ -120,7 +120,7 @@ def test_unknown_scope_is_a_clear_error(tmp_path):
 
 @pytest.mark.parametrize('config', [
     'configs/demo/cascade_mask_rcnn_demo.py', 'configs/demo/upernet_demo.py',
-    'configs/demo/resnet_cls_demo.py'
+    'configs/demo/litv2_cls_demo.py'
 ])
 def test_missing_demo_data_names_the_command(config, tmp_path):
     missing = tmp_path / 'nowhere'
@@ -139,10 +139,12 @@ def test_missing_checkpoint_is_a_clear_error(demo_data):
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason='checks the CPU-only errors')
-@pytest.mark.parametrize('flags,message', [(['--launcher', 'pytorch'], 'needs CUDA GPUs'),
-                                           (['--amp'], '--amp needs CUDA GPUs')])
+@pytest.mark.parametrize('flags,message', [
+    (['--launcher', 'pytorch'], 'needs the variables torchrun sets'),
+    (['--launcher', 'slurm'], '--launcher slurm needs CUDA GPUs'),
+    (['--amp'], '--amp needs CUDA GPUs')])
 def test_gpu_only_options_without_gpus_are_clear_errors(flags, message, demo_data, tmp_path):
-    proc = run_python(['tools/train.py', 'configs/demo/resnet_cls_demo.py', *flags,
+    proc = run_python(['tools/train.py', 'configs/demo/litv2_cls_demo.py', *flags,
                        '--work-dir', str(tmp_path)],
                       env={'MMVITPLUG_DEMO_DATA': str(demo_data)})
     assert proc.returncode == 2 and message in proc.stderr
@@ -155,13 +157,39 @@ def test_dist_scripts_usage(script):
     assert proc.returncode == 2 and 'usage' in proc.stderr
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason='checks the CPU-only path')
-def test_dist_train_launches_train_py_through_torchrun(demo_data, tmp_path):
-    """torchrun starts tools/train.py with --launcher pytorch (which then needs GPUs)."""
+@pytest.mark.slow
+@pytest.mark.skipif(torch.cuda.is_available(), reason='checks the CPU (gloo) path')
+def test_dist_train_two_cpu_processes(demo_data, tmp_path):
+    """tools/dist_train.sh: 2 torchrun processes train the demo detector over gloo, rank 0 saves
+    the checkpoint, and both ranks saw the same (all-reduced) model."""
+    config, shrink = CASES['det'][:2]
     env = dict(os.environ, PYTHON=sys.executable, MMVITPLUG_DEMO_DATA=str(demo_data),
                PORT='29531')
-    proc = subprocess.run(['bash', 'tools/dist_train.sh', 'configs/demo/resnet_cls_demo.py', '1',
-                           '--work-dir', str(tmp_path)], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode != 0
-    assert '--launcher pytorch needs CUDA GPUs' in proc.stdout + proc.stderr
+    proc = subprocess.run(['bash', 'tools/dist_train.sh', config, '2', '--work-dir',
+                           str(tmp_path), '--cfg-options', *shrink, 'train_dataloader.batch_size=1'],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-3000:]
+    assert 'Distributed training is not used' not in log
+    assert 'Distributed training: True' in log and 'GPU number: 2' in log, log[-3000:]
+    ckpt = torch.load(tmp_path / 'iter_2.pth', map_location='cpu', weights_only=False)
+    assert ckpt['meta']['iter'] == 2
+    assert any(k.startswith('backbone.') for k in ckpt['state_dict'])
+
+
+@pytest.mark.parametrize('config,release', [
+    ('configs/fastervit/cascade_mask_rcnn_coco.py', 'fastervit_2_224_1k.pth.tar'),
+    ('configs/biformer/upernet_biformer-base_ade20k.py', 'biformer_base_best.pth'),
+    ('configs/litv2/cascade_mask_rcnn_litv2-m_coco.py', 'litv2_m.pth'),
+])
+def test_missing_pretrained_checkpoint_is_one_clear_message(config, release, tmp_path):
+    """The headline command without the converted ImageNet weights: one line naming the
+    authors' release and the converter command, exit status 2."""
+    proc = run_python([str(REPO / 'tools/train.py'), str(REPO / config), '--work-dir',
+                       str(tmp_path)], cwd=tmp_path)  # no checkpoints/ folder there
+    assert proc.returncode == 2
+    assert 'Traceback' not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.startswith('error:')]
+    assert len(lines) == 1, proc.stderr
+    assert 'pretrained checkpoint not found: checkpoints/' in lines[0]
+    assert release in lines[0] and '_to_mmvitplug.py' in lines[0]

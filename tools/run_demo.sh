@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The body of `make demo` (after setup and data generation): train and evaluate the demo
-# detector and segmentor on CPU, then run the inference APIs and draw the results.
+# detector (FasterViT-0) and one segmentor per family (FasterViT-0, BiFormer-T, LITv2-S) on CPU,
+# all trained from scratch, then run the inference APIs and draw the results.
+# SEG_FAMILIES="fastervit" trains one segmentor only.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -9,7 +11,7 @@ PY="$VENV/bin/python"
 export MMVITPLUG_DEMO_DATA="${DEMO_DATA:-data/demo}"
 WORK="${DEMO_WORK_DIR:-work_dirs/demo}"
 DET_CONFIG=configs/demo/cascade_mask_rcnn_demo.py
-SEG_CONFIG=configs/demo/upernet_demo.py
+SEG_FAMILIES="${SEG_FAMILIES:-fastervit biformer litv2}"
 START=$SECONDS
 
 step() { printf '\n[demo %4ds] %s\n' "$((SECONDS - START))" "$*"; }
@@ -20,15 +22,21 @@ DET_CKPT="$(cat "$WORK/det/last_checkpoint")"
 step "evaluating $DET_CKPT (COCO bbox / segm mAP)"
 "$PY" tools/test.py "$DET_CONFIG" "$DET_CKPT" --work-dir "$WORK/det/test"
 
-step "training UPerNet on the demo dataset ($SEG_CONFIG) -> $WORK/seg"
-"$PY" tools/train.py "$SEG_CONFIG" --work-dir "$WORK/seg"
-SEG_CKPT="$(cat "$WORK/seg/last_checkpoint")"
-step "evaluating $SEG_CKPT (mIoU)"
-"$PY" tools/test.py "$SEG_CONFIG" "$SEG_CKPT" --work-dir "$WORK/seg/test"
+SEG_METRICS=()
+for family in $SEG_FAMILIES; do
+    if [[ "$family" == fastervit ]]; then SEG_CONFIG=configs/demo/upernet_demo.py
+    else SEG_CONFIG="configs/demo/upernet_${family}_demo.py"; fi
+    step "training UPerNet ($family) on the demo dataset ($SEG_CONFIG) -> $WORK/seg_$family"
+    "$PY" tools/train.py "$SEG_CONFIG" --work-dir "$WORK/seg_$family"
+    SEG_CKPT="$(cat "$WORK/seg_$family/last_checkpoint")"
+    step "evaluating $SEG_CKPT (mIoU)"
+    "$PY" tools/test.py "$SEG_CONFIG" "$SEG_CKPT" --work-dir "$WORK/seg_$family/test"
+    SEG_METRICS+=("$WORK/seg_$family/test/test_metrics.json")
+done
 
 step "inference APIs on a validation image"
 "$PY" tools/demo_inference.py \
     --det "$DET_CONFIG" "$DET_CKPT" --seg "$SEG_CONFIG" "$SEG_CKPT" \
     --image "$MMVITPLUG_DEMO_DATA/coco/val/000000.jpg" --out-dir "$WORK" \
-    --metrics "$WORK/det/test/test_metrics.json" "$WORK/seg/test/test_metrics.json"
+    --metrics "$WORK/det/test/test_metrics.json" "${SEG_METRICS[@]}"
 step "demo finished"

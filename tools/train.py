@@ -16,8 +16,8 @@ import os
 import sys
 
 from mmvitplug.utils.launch import (LaunchError, add_common_arguments, apply_launch_args,
-                                    build_runner, check_datasets, enable_amp,
-                                    export_local_rank, load_config)
+                                    build_runner, check_datasets, check_pretrained,
+                                    enable_amp, export_local_rank, load_config)
 
 
 def parse_args(argv=None):
@@ -57,6 +57,7 @@ def main(argv=None) -> int:
             if not os.path.isfile(args.resume):
                 raise LaunchError(f'checkpoint to resume from not found: {args.resume}')
             cfg.resume, cfg.load_from = True, args.resume
+        check_pretrained(cfg)
         check_datasets(cfg, ('train_dataloader', 'val_dataloader'))
     except LaunchError as err:
         print(f'error: {err}', file=sys.stderr)

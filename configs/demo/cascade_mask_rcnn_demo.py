@@ -1,8 +1,8 @@
 # Cascade Mask R-CNN on the built-in demo dataset, sized to train in minutes on a CPU.
 #   python tools/make_demo_data.py
 #   python tools/train.py configs/demo/cascade_mask_rcnn_demo.py
-# The backbone is a placeholder (mmdet's ResNet-18 at a quarter of its width, trained from
-# scratch) until mmvitplug's own backbones replace it.
+# Backbone: FasterViT-0 (the released architecture, 31M parameters), trained from scratch: the
+# demo needs no download. Stage outputs 64/128/256/512 channels at strides 4/8/16/32.
 _base_ = ['../_base_/datasets/demo_coco_instance.py', '../_base_/runtime/mmdet.py']
 
 num_classes = 4
@@ -50,20 +50,10 @@ model = dict(
         bgr_to_rgb=True,
         pad_mask=True,
         pad_size_divisor=32),
-    backbone=dict(
-        type='ResNet',
-        depth=18,
-        stem_channels=16,
-        base_channels=16,
-        num_stages=4,
-        out_indices=(0, 1, 2, 3),
-        frozen_stages=-1,
-        norm_cfg=norm_cfg,
-        norm_eval=False,
-        style='pytorch'),
+    backbone=dict(type='FasterViT', arch='0', drop_path_rate=0.1),
     neck=dict(
         type='FPN',
-        in_channels=[16, 32, 64, 128],
+        in_channels=[64, 128, 256, 512],
         out_channels=neck_channels,
         start_level=1,  # objects are >= 20 px: no stride-4 level, which is costly on CPU
         num_outs=4,
@@ -138,14 +128,14 @@ model = dict(
             max_per_img=50,
             mask_thr_binary=0.5)))
 
-max_iters = 600
+max_iters = 300
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 
 optim_wrapper = dict(
     type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=2e-3, betas=(0.9, 0.999), weight_decay=0.05),
+    optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.999), weight_decay=0.05),
     clip_grad=dict(max_norm=10.0, norm_type=2))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=50),

@@ -1,8 +1,8 @@
 # UPerNet on the built-in demo dataset, sized to train in minutes on a CPU.
 #   python tools/make_demo_data.py
 #   python tools/train.py configs/demo/upernet_demo.py
-# The backbone is a placeholder (mmseg's ResNet-18-V1c at half its width, trained from
-# scratch) until mmvitplug's own backbones replace it.
+# Backbone: FasterViT-0 (the released architecture), trained from scratch (no download); the
+# same recipe with BiFormer-T and LITv2-S: upernet_biformer_demo.py, upernet_litv2_demo.py.
 _base_ = ['../_base_/datasets/demo_ade.py', '../_base_/runtime/mmseg.py']
 
 num_classes = 5
@@ -17,22 +17,10 @@ model = dict(
         pad_val=0,
         seg_pad_val=255,
         size=(256, 256)),
-    backbone=dict(
-        type='ResNetV1c',
-        depth=18,
-        stem_channels=32,
-        base_channels=32,
-        num_stages=4,
-        out_indices=(0, 1, 2, 3),
-        dilations=(1, 1, 1, 1),
-        strides=(1, 2, 2, 2),
-        norm_cfg=norm_cfg,
-        norm_eval=False,
-        style='pytorch',
-        contract_dilation=True),
+    backbone=dict(type='FasterViT', arch='0', drop_path_rate=0.1),
     decode_head=dict(
         type='UPerHead',
-        in_channels=[32, 64, 128, 256],
+        in_channels=[64, 128, 256, 512],
         in_index=[0, 1, 2, 3],
         pool_scales=(1, 2, 3, 6),
         channels=48,
@@ -44,7 +32,7 @@ model = dict(
             type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0, avg_non_ignore=True)),
     auxiliary_head=dict(
         type='FCNHead',
-        in_channels=128,
+        in_channels=256,
         in_index=2,
         channels=32,
         num_convs=1,
@@ -58,14 +46,14 @@ model = dict(
     train_cfg=dict(),
     test_cfg=dict(mode='whole'))
 
-max_iters = 600
+max_iters = 300
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 
 optim_wrapper = dict(
     type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=2e-3, betas=(0.9, 0.999), weight_decay=0.01),
+    optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.999), weight_decay=0.01),
     clip_grad=None)
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=50),

@@ -16,7 +16,8 @@ rate. Weight decay is 0 for norms, biases and other vectors (layer scales), and 
 parameters whose names contain one of ``no_decay_names``: by default the position encodings
 (``pos_embed``: FasterViT's absolute position MLPs, BiFormer's depthwise position convs),
 FasterViT's continuous relative position bias MLPs (``pos_bias``) and carrier-token
-initialisation (``carrier_init``).
+initialisation (``carrier_init``). ``lr_mult`` scales the rate of parameters by name fragment,
+e.g. ``dict(conv_offset=0.01)`` for LITv2's deformable-merging offsets as the authors train them.
 """
 from typing import List, Optional
 
@@ -37,21 +38,23 @@ class BackboneLayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
     Args:
         optim_wrapper_cfg: the ``optim_wrapper`` config (``optimizer`` with ``lr`` and
             ``weight_decay``).
-        paramwise_cfg: ``layer_decay_rate`` (default 1.0: no decay) and ``no_decay_names``
+        paramwise_cfg: ``layer_decay_rate`` (default 1.0: no decay), ``no_decay_names``
             (name fragments of parameters without weight decay, default
-            :data:`NO_DECAY_NAMES`); other keys are refused.
+            :data:`NO_DECAY_NAMES`) and ``lr_mult`` (name fragment -> lr multiplier, applied on
+            top of the layer decay; default none); other keys are refused.
     """
 
     def __init__(self, optim_wrapper_cfg: dict, paramwise_cfg: Optional[dict] = None) -> None:
         paramwise_cfg = dict(paramwise_cfg or {})
-        unknown = set(paramwise_cfg) - {'layer_decay_rate', 'no_decay_names'}
+        unknown = set(paramwise_cfg) - {'layer_decay_rate', 'no_decay_names', 'lr_mult'}
         if unknown:
-            raise ValueError(f'{type(self).__name__} takes layer_decay_rate and no_decay_names '
-                             f'in paramwise_cfg, got {sorted(unknown)}')
+            raise ValueError(f'{type(self).__name__} takes layer_decay_rate, no_decay_names and '
+                             f'lr_mult in paramwise_cfg, got {sorted(unknown)}')
         self.layer_decay_rate = float(paramwise_cfg.pop('layer_decay_rate', 1.0))
         if not 0.0 < self.layer_decay_rate <= 1.0:
             raise ValueError(f'layer_decay_rate must be in (0, 1], got {self.layer_decay_rate}')
         self.no_decay_names = tuple(paramwise_cfg.pop('no_decay_names', NO_DECAY_NAMES))
+        self.lr_mult = {str(k): float(v) for k, v in paramwise_cfg.pop('lr_mult', {}).items()}
         # A non-empty paramwise_cfg makes the base class call add_params.
         super().__init__(optim_wrapper_cfg, dict(layer_decay_rate=self.layer_decay_rate))
 
@@ -68,9 +71,10 @@ class BackboneLayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
                 continue
             layer, num_layers = backbone.get_layer_depth(name, prefix=prefix)
             no_decay = param.ndim <= 1 or any(k in name for k in self.no_decay_names)
-            key = (layer, no_decay)
+            mult = next((m for k, m in self.lr_mult.items() if k in name), 1.0)
+            key = (layer, no_decay, mult)
             if key not in groups:
-                scale = self.layer_decay_rate**(num_layers - 1 - layer)
+                scale = self.layer_decay_rate**(num_layers - 1 - layer) * mult
                 groups[key] = dict(params=[], lr=self.base_lr * scale, lr_scale=scale,
                                    weight_decay=0.0 if no_decay else self.base_wd,
                                    param_names=[])

@@ -10,6 +10,7 @@ import os
 import os.path as osp
 from importlib import import_module
 from importlib.util import find_spec
+from inspect import signature
 from typing import Iterator, List, Optional, Tuple
 
 import torch
@@ -17,8 +18,8 @@ from mmengine.config import Config, ConfigDict, DictAction
 
 __all__ = [
     'LaunchError', 'SCOPES', 'add_common_arguments', 'export_local_rank', 'load_config',
-    'get_scope', 'build_runner', 'check_datasets', 'apply_launch_args', 'enable_amp',
-    'enable_visualization'
+    'get_scope', 'build_runner', 'check_datasets', 'check_pretrained', 'apply_launch_args',
+    'enable_amp', 'enable_visualization'
 ]
 
 # default_scope -> (package that provides it, how to install it)
@@ -100,10 +101,37 @@ def apply_launch_args(cfg: Config, config_path: str, work_dir: Optional[str],
         cfg.work_dir = work_dir
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
-    if launcher != 'none':
+    if launcher == 'pytorch' and not torch.cuda.is_available():
+        _init_cpu_processes(cfg)
+    elif launcher != 'none':
         _require_cuda(f'--launcher {launcher}',
-                      'mmengine binds each process to one; use --launcher none')
+                      'mmengine binds each process to one; use --launcher none or pytorch')
     cfg.launcher = launcher
+
+
+def _init_cpu_processes(cfg: Config) -> None:
+    """Data-parallel training on CPUs (``torchrun`` without GPUs) over the gloo backend.
+
+    mmengine 0.10 would bind every process to ``cuda:LOCAL_RANK`` when it initialises the
+    process group and wraps the model; the group is initialised here instead (mmengine then
+    skips its own) and the model wrapper is told that the module lives on the CPU.
+    """
+    import torch.distributed as dist
+    missing = [k for k in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT')
+               if k not in os.environ]
+    if missing:
+        raise LaunchError(f'--launcher pytorch needs the variables torchrun sets '
+                          f'({", ".join(missing)} missing): start it with tools/dist_train.sh')
+    if not dist.is_initialized():
+        dist.init_process_group(backend='gloo', rank=int(os.environ['RANK']),
+                                world_size=int(os.environ['WORLD_SIZE']))
+    cfg.setdefault('env_cfg', ConfigDict()).setdefault('dist_cfg', ConfigDict())
+    cfg.env_cfg.dist_cfg.backend = 'gloo'
+    wrapper = ConfigDict(type='MMDistributedDataParallel', broadcast_buffers=False,
+                         find_unused_parameters=cfg.get('find_unused_parameters', False))
+    wrapper.update(cfg.get('model_wrapper_cfg') or {})
+    wrapper.device_ids = None  # CPU modules take no device ids
+    cfg.model_wrapper_cfg = wrapper
 
 
 def enable_amp(cfg: Config) -> None:
@@ -187,3 +215,33 @@ def check_datasets(cfg: Config, which: Tuple[str, ...]) -> None:
             if hint:
                 msg += f'\n{hint}'
             raise LaunchError(msg)
+
+
+def _model_parts(cfg, path: str = 'model') -> Iterator[Tuple[str, dict]]:
+    """(dotted path, dict) for the model config and every dict nested in it."""
+    if isinstance(cfg, dict):
+        yield path, cfg
+        for key, value in cfg.items():
+            yield from _model_parts(value, f'{path}.{key}')
+    elif isinstance(cfg, (list, tuple)):
+        for i, value in enumerate(cfg):
+            yield from _model_parts(value, f'{path}[{i}]')
+
+
+def check_pretrained(cfg: Config) -> None:
+    """Fail early when a ``Pretrained`` ``init_cfg`` names a local file that does not exist.
+
+    For mmvitplug's backbones the message names the authors' release and the converter command
+    that writes the file; mmengine would otherwise fail only after building everything.
+    """
+    from mmvitplug.models.backbones.base import HierarchicalBackbone, pretrained_checkpoint
+    backbones = {cls.__name__: cls for cls in HierarchicalBackbone.__subclasses__()}
+    for path, part in _model_parts(cfg.get('model')):
+        checkpoint = pretrained_checkpoint(part.get('init_cfg'))
+        if checkpoint is None or osp.isfile(checkpoint):
+            continue
+        backbone = backbones.get(str(part.get('type', '')).split('.')[-1])
+        if backbone is not None:
+            arch = part.get('arch', signature(backbone).parameters['arch'].default)
+            raise LaunchError(backbone.missing_checkpoint_message(checkpoint, arch))
+        raise LaunchError(f'pretrained checkpoint not found: {checkpoint} (init_cfg of {path})')

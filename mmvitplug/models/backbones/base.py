@@ -5,6 +5,7 @@ A subclass builds ``patch_embed``, ``stages`` (each with ``blocks`` and optional
 ``downsample``) and ``norm{i}`` for ``i`` in ``out_indices``, sets ``depths``, and implements
 ``_stages(x, num_stages)``, a generator of ``(index, NCHW stage feature)``.
 """
+import os.path as osp
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -30,6 +31,9 @@ class HierarchicalBackbone(BaseModule):
 
     family: str = ''
     arch_zoo: Dict[str, dict] = {}
+    #: variant -> (file name, where to get it) of the authors' ImageNet weights, named in the
+    #: error raised when a configured pretrained checkpoint is missing
+    released_checkpoints: Dict[str, Tuple[str, str]] = {}
     arch_keys: Tuple[str, ...] = ()
     num_stages = 4
     min_size = 32
@@ -49,19 +53,37 @@ class HierarchicalBackbone(BaseModule):
         self.norm_eval = norm_eval
         self.with_cp = with_cp
         self.depths: Tuple[int, ...] = ()
+        self.arch_name: Optional[str] = None  # the arch_zoo key, None for a dict arch
 
-    @classmethod
-    def _arch_settings(cls, arch: Union[str, dict]) -> dict:
+    def _arch_settings(self, arch: Union[str, dict]) -> dict:
+        """Hyper-parameters of ``arch`` (a zoo key or a dict); records ``arch_name``."""
         if isinstance(arch, str):
             key = arch.lower()
-            if key not in cls.arch_zoo:
-                raise ValueError(f'unknown {cls.family} arch {arch!r}; choose one of '
-                                 f'{sorted(cls.arch_zoo)} or pass a dict')
-            return dict(cls.arch_zoo[key])
-        missing = set(cls.arch_keys) - set(arch)
+            if key not in self.arch_zoo:
+                raise ValueError(f'unknown {self.family} arch {arch!r}; choose one of '
+                                 f'{sorted(self.arch_zoo)} or pass a dict')
+            self.arch_name = key
+            return dict(self.arch_zoo[key])
+        missing = set(self.arch_keys) - set(arch)
         if missing:
-            raise ValueError(f'{cls.family} arch dict misses {sorted(missing)}')
+            raise ValueError(f'{self.family} arch dict misses {sorted(missing)}')
         return dict(arch)
+
+    @classmethod
+    def missing_checkpoint_message(cls, checkpoint: str, arch: Optional[str] = None) -> str:
+        """What to do when the pretrained ``checkpoint`` of an ``init_cfg`` does not exist:
+        the authors' release of ``arch`` and the converter command that writes the file."""
+        release = cls.released_checkpoints.get(str(arch).lower())
+        if release is not None:
+            source, where = release
+            get = f"the authors' ImageNet weights of {cls.family} arch {arch!r} ({where})"
+        else:
+            source = 'OFFICIAL_CHECKPOINT'
+            get = f"the authors' ImageNet weights of this {cls.family} variant"
+        return (f'pretrained checkpoint not found: {checkpoint}. Download {get}, then convert '
+                f'them: python tools/model_converters/{cls.family.lower()}_to_mmvitplug.py '
+                f'{source} {checkpoint} (or train from scratch: --cfg-options '
+                'model.backbone.init_cfg=None)')
 
     # ------------------------------------------------------------------ forward
     def _check_input(self, x: torch.Tensor) -> None:
@@ -89,15 +111,21 @@ class HierarchicalBackbone(BaseModule):
     def forward_stages(self, x: torch.Tensor) -> List[torch.Tensor]:
         """The four raw stage features (NCHW), before downsampling and output norms."""
         self._check_input(x)
-        return [feat for _, feat in self._stages(x, self.num_stages)]
+        return [feat.contiguous() for _, feat in self._stages(x, self.num_stages)]
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        """Features of ``out_indices`` (NCHW, strides 4/8/16/32), each through ``norm{i}``."""
+        """Features of ``out_indices`` (NCHW, strides 4/8/16/32), each through ``norm{i}``.
+
+        The stages may compute in channels-last memory; the outputs are returned in contiguous
+        NCHW memory because compiled ops downstream read raw NCHW strides: mmcv's RoIAlign, for
+        one, silently returns wrong values for a channels-last map (and FPN's convs keep the
+        layout of their input).
+        """
         self._check_input(x)
         outs = []
         for i, feat in self._stages(x, max(self.out_indices) + 1):
             if i in self.out_indices:
-                outs.append(getattr(self, f'norm{i}')(feat))
+                outs.append(getattr(self, f'norm{i}')(feat).contiguous())
         return tuple(outs)
 
     # ------------------------------------------------------------------ training utilities
@@ -126,6 +154,11 @@ class HierarchicalBackbone(BaseModule):
         normal (std 0.02) linear weights with zero biases, unit/zero norms, PyTorch's default
         for convolutions."""
         if self.init_cfg is not None:
+            checkpoint = pretrained_checkpoint(self.init_cfg)
+            if checkpoint is not None and not osp.isfile(checkpoint):
+                # mmengine would fail deep inside its loader (or, with a prefix, load nothing).
+                raise FileNotFoundError(self.missing_checkpoint_message(checkpoint,
+                                                                        self.arch_name))
             super().init_weights()
             return
         for module in self.modules():
@@ -161,3 +194,13 @@ class HierarchicalBackbone(BaseModule):
                 return sum(self.depths[:stage + 1]), num_layers
             return first, num_layers
         return num_layers - 1, num_layers
+
+
+def pretrained_checkpoint(init_cfg: Optional[Union[dict, List[dict]]]) -> Optional[str]:
+    """The local file a ``Pretrained`` ``init_cfg`` loads (None for URLs and other inits)."""
+    for cfg in init_cfg if isinstance(init_cfg, (list, tuple)) else [init_cfg]:
+        if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
+            checkpoint = cfg.get('checkpoint')
+            if isinstance(checkpoint, str) and '://' not in checkpoint:
+                return checkpoint
+    return None

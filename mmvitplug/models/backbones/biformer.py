@@ -137,6 +137,11 @@ class BiFormer(HierarchicalBackbone):
         'base': dict(_RELEASED, embed_dims=(96, 192, 384, 768), depths=(4, 4, 18, 4),
                      drop_path_rate=0.4),
     }
+    released_checkpoints = {
+        v: (f'biformer_{v}_best.pth', 'OneDrive link in the README of '
+            'https://github.com/rayleizhu/BiFormer')
+        for v in ('tiny', 'small', 'base')
+    }
     arch_keys = ('embed_dims', 'depths')
 
     def __init__(self,

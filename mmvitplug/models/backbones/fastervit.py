@@ -140,6 +140,12 @@ class FasterViT(HierarchicalBackbone):
         '4_21k_768': dict(_IN21K, window_size=(7, 7, 48, 24)),
     }
     arch_keys = ('dim', 'in_dim', 'depths', 'num_heads')
+    released_checkpoints = {
+        arch: (name, 'https://huggingface.co/ahatamiz/FasterViT/resolve/main/' + name)
+        for arch, name in [(v, f'fastervit_{v}_224_1k.pth.tar') for v in '0123456'] +
+        [(f'4_21k_{r}', f'fastervit_4_21k_{r}_w{w}.pth.tar')
+         for r, w in (('224', 14), ('384', 24), ('512', 32), ('768', 48))]
+    }
 
     def __init__(self,
                  arch: Union[str, dict] = '0',

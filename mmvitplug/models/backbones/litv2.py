@@ -83,6 +83,11 @@ class LITv2(HierarchicalBackbone):
         'b': dict(embed_dims=128, depths=(2, 2, 18, 2), num_heads=(4, 8, 16, 32),
                   drop_path_rate=0.5),
     }
+    released_checkpoints = {
+        v: (f'litv2_{v}.pth', 'https://github.com/ziplab/LITv2/releases/download/v1.0/'
+            f'litv2_{v}.pth')
+        for v in ('s', 'm', 'b')
+    }
     arch_keys = ('embed_dims', 'depths', 'num_heads')
     patch_size = 4
 

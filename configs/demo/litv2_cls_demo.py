@@ -1,29 +1,27 @@
 # Image classifier on the built-in demo dataset (object crops), a few minutes on a CPU.
 #   python tools/make_demo_data.py
-#   python tools/train.py configs/demo/resnet_cls_demo.py
-# The backbone is a placeholder (mmpretrain's ResNet-18 at a quarter of its width) until
-# mmvitplug's own backbones replace it.
+#   python tools/train.py configs/demo/litv2_cls_demo.py
+# Backbone: LITv2-S trained from scratch on the 64x64 object crops (the same classifier layout
+# as the ImageNet configs: global average pooling and a linear head on the last stage).
 _base_ = ['../_base_/datasets/demo_cls.py', '../_base_/runtime/mmpretrain.py']
 
 model = dict(
     type='ImageClassifier',
-    backbone=dict(
-        type='ResNet', depth=18, stem_channels=16, base_channels=16, num_stages=4,
-        out_indices=(3, ), style='pytorch'),
+    backbone=dict(type='LITv2', arch='s', out_indices=(3, ), drop_path_rate=0.1),
     neck=dict(type='GlobalAveragePooling'),
     head=dict(
         type='LinearClsHead',
         num_classes=4,
-        in_channels=128,
+        in_channels=768,
         loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
         topk=(1, )))
 
-max_epochs = 10
+max_epochs = 5
 train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=max_epochs)
 val_cfg = dict()
 test_cfg = dict()
 
-optim_wrapper = dict(optimizer=dict(type='AdamW', lr=2e-3, weight_decay=0.05))
+optim_wrapper = dict(optimizer=dict(type='AdamW', lr=5e-4, weight_decay=0.05))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=True, begin=0, end=1,
          convert_to_iter_based=True),

@@ -1,0 +1,11 @@
+# Cascade Mask R-CNN 3x with LITv2-M on COCO (authors' COCO drop path 0.2); recipe as
+# cascade_mask_rcnn_coco.py. Weights: litv2_m.pth converted with
+# tools/model_converters/litv2_to_mmvitplug.py to checkpoints/litv2-m_in1k.pth.
+_base_ = ['./cascade_mask_rcnn_coco.py']
+
+model = dict(
+    backbone=dict(
+        arch='m',
+        drop_path_rate=0.2,
+        init_cfg=dict(checkpoint='checkpoints/litv2-m_in1k.pth')),
+    neck=dict(in_channels=[96, 192, 384, 768]))

@@ -1,0 +1,134 @@
+"""Every config under configs/ (bases excluded) parses, builds its model through its toolbox's
+registry and trains one step (loss, backward) on a small synthetic batch; the optimizer the config
+names is built too. A new config is picked up automatically."""
+import gc
+from pathlib import Path
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.model import revert_sync_batchnorm
+from mmengine.registry import init_default_scope
+from mmengine.structures import PixelData
+
+from conftest import REPO
+
+CONFIGS = sorted(p.relative_to(REPO).as_posix()
+                 for p in (REPO / 'configs').rglob('*.py') if '_base_' not in p.parts)
+BACKBONES = ('FasterViT', 'BiFormer', 'LITv2')
+
+
+def _det_batch(num_classes: int, size=(96, 128)):
+    from mmdet.structures import DetDataSample
+    from mmdet.structures.mask import BitmapMasks
+    from mmengine.structures import InstanceData
+    inputs, samples = [], []
+    for i in range(2):
+        h, w = size[0] + 8 * i, size[1]  # two sizes: the preprocessor pads the batch
+        inputs.append(torch.randint(0, 255, (3, h, w), dtype=torch.uint8))
+        masks = torch.zeros(2, h, w, dtype=torch.uint8)
+        masks[0, 10:50, 20:70] = 1
+        masks[1, 40:90, 60:120] = 1
+        sample = DetDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w),
+                                             scale_factor=(1.0, 1.0), batch_input_shape=(h, w)))
+        sample.gt_instances = InstanceData(
+            bboxes=torch.tensor([[20., 10., 70., 50.], [60., 40., 120., 90.]]),
+            labels=torch.tensor([0, num_classes - 1]),
+            masks=BitmapMasks(masks.numpy(), h, w))
+        samples.append(sample)
+    return dict(inputs=inputs, data_samples=samples)
+
+
+def _seg_batch(num_classes: int, size=(64, 96)):
+    from mmseg.structures import SegDataSample
+    inputs, samples = [], []
+    for _ in range(2):
+        inputs.append(torch.randint(0, 255, (3, *size), dtype=torch.uint8))
+        label = torch.randint(0, num_classes, (1, *size))
+        label[:, :8] = 255  # ignored pixels
+        sample = SegDataSample(metainfo=dict(img_shape=size, ori_shape=size, pad_shape=size))
+        sample.gt_sem_seg = PixelData(data=label)
+        samples.append(sample)
+    return dict(inputs=inputs, data_samples=samples)
+
+
+def _cls_batch(num_classes: int, size=(64, 64)):
+    from mmpretrain.structures import DataSample
+    inputs = [torch.randint(0, 255, (3, *size), dtype=torch.uint8) for _ in range(2)]
+    samples = [DataSample().set_gt_label(i % num_classes) for i in range(2)]
+    return dict(inputs=inputs, data_samples=samples)
+
+
+def _num_classes(cfg: Config) -> int:
+    model = cfg.model
+    if cfg.default_scope == 'mmdet':
+        return model.roi_head.mask_head.num_classes
+    if cfg.default_scope == 'mmseg':
+        return model.decode_head.num_classes
+    return model.head.num_classes
+
+
+BATCHES = {'mmdet': _det_batch, 'mmseg': _seg_batch, 'mmpretrain': _cls_batch}
+
+
+def _build(cfg: Config):
+    """The model of ``cfg`` as the runner builds it for one process (SyncBN reverted), with a
+    few settings shrunk so that one step is cheap on a CPU."""
+    import mmvitplug  # noqa: F401
+    from mmengine.registry import MODELS
+    init_default_scope(cfg.default_scope)
+    model = cfg.model
+    model.backbone.pop('init_cfg', None)  # pretrained files are not part of the test data
+    if 'data_preprocessor' in cfg:  # the runner hands the top-level preprocessor to the model
+        model.setdefault('data_preprocessor', cfg.data_preprocessor)
+    if cfg.default_scope == 'mmdet':  # fewer RoIs through the cascade heads
+        model.train_cfg.rpn_proposal.max_per_img = 64
+        for stage in model.train_cfg.rcnn:
+            stage.sampler.num = 16
+    if cfg.default_scope == 'mmseg':  # no padding up to the 512x512 crop
+        model.data_preprocessor.size = None
+        model.data_preprocessor.size_divisor = 32
+    return revert_sync_batchnorm(MODELS.build(model))
+
+
+@pytest.mark.parametrize('path', CONFIGS)
+def test_config_builds_and_trains_one_step(path):
+    cfg = Config.fromfile(str(REPO / path))
+    assert cfg.default_scope in BATCHES, f'{path}: default_scope {cfg.default_scope!r}'
+    assert 'mmvitplug' in cfg.custom_imports['imports']
+    if path.startswith(('configs/fastervit', 'configs/biformer', 'configs/litv2')):
+        family = path.split('/')[1]
+        assert cfg.model.backbone.type.lower() == family
+        if cfg.default_scope != 'mmpretrain':  # det/seg start from converted ImageNet weights
+            init_cfg = cfg.model.backbone.init_cfg
+            assert init_cfg.type == 'Pretrained' and init_cfg.prefix == 'backbone.'
+            assert init_cfg.checkpoint.startswith('checkpoints/')
+
+    torch.manual_seed(0)
+    model = _build(cfg)
+    model.init_weights()
+    model.train()
+    batch = model.data_preprocessor(BATCHES[cfg.default_scope](_num_classes(cfg)), training=True)
+    losses = model(**batch, mode='loss')
+    loss, _ = model.parse_losses(losses)
+    assert torch.isfinite(loss), f'{path}: loss {loss}'
+    loss.backward()
+    backbone_grads = [p.grad for p in model.backbone.parameters() if p.requires_grad]
+    assert all(g is not None for g in backbone_grads[:1] + backbone_grads[-1:])
+    assert any(g.abs().sum() > 0 for g in backbone_grads if g is not None)
+
+    # The optimizer wrapper the config names builds over this model (no step: the optimizer
+    # states of the billion-parameter variants would not fit a CI machine's memory).
+    from mmengine.optim import build_optim_wrapper
+    wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    assert sum(len(g['params']) for g in wrapper.optimizer.param_groups) == sum(
+        p.requires_grad for p in model.parameters())
+    del model, wrapper, losses, loss, batch
+    gc.collect()
+
+
+def test_every_family_has_the_headline_configs():
+    for family in ('fastervit', 'biformer', 'litv2'):
+        for name in ('cascade_mask_rcnn_coco.py', 'upernet_ade20k.py'):
+            assert f'configs/{family}/{name}' in CONFIGS
+    assert any(Path(p).name.endswith('_in1k.py') for p in CONFIGS)
