@@ -50,12 +50,13 @@ model = dict(
         bgr_to_rgb=True,
         pad_mask=True,
         pad_size_divisor=32),
-    backbone=dict(type='FasterViT', arch='0', drop_path_rate=0.1),
+    # Objects are >= 20 px: no stride-4 level, which is costly on CPU (and an output nobody
+    # reads would leave parameters without gradients, which DistributedDataParallel refuses).
+    backbone=dict(type='FasterViT', arch='0', out_indices=(1, 2, 3), drop_path_rate=0.1),
     neck=dict(
         type='FPN',
-        in_channels=[64, 128, 256, 512],
+        in_channels=[128, 256, 512],
         out_channels=neck_channels,
-        start_level=1,  # objects are >= 20 px: no stride-4 level, which is costly on CPU
         num_outs=4,
         norm_cfg=norm_cfg),
     rpn_head=dict(

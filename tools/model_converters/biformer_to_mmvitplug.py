@@ -3,7 +3,7 @@
 ``model``) into an mmvitplug checkpoint.
 
     python tools/model_converters/biformer_to_mmvitplug.py biformer_tiny_best.pth \
-        checkpoints/biformer_tiny_mmvitplug.pth
+        checkpoints/biformer-tiny_in1k.pth
 
 The output holds ``state_dict`` with mmpretrain ``ImageClassifier`` keys (``backbone.*``,
 ``head.fc.*``) and ``meta``, loads under ``torch.load(weights_only=True)``, and is checked to load

@@ -3,7 +3,7 @@
 mmvitplug checkpoint.
 
     python tools/model_converters/fastervit_to_mmvitplug.py fastervit_0_224_1k.pth.tar \
-        checkpoints/fastervit_0_mmvitplug.pth
+        checkpoints/fastervit-0_in1k.pth
 
 The output holds ``state_dict`` with mmpretrain ``ImageClassifier`` keys (``backbone.*``,
 ``head.fc.*``) and ``meta``, loads under ``torch.load(weights_only=True)``, and is checked to load

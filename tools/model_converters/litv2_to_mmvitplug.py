@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Convert an official LITv2 checkpoint (weights under ``model``) into an mmvitplug checkpoint.
 
-    python tools/model_converters/litv2_to_mmvitplug.py litv2_s.pth checkpoints/litv2_s_mmvitplug.pth
+    python tools/model_converters/litv2_to_mmvitplug.py litv2_s.pth checkpoints/litv2-s_in1k.pth
 
 The output holds ``state_dict`` with mmpretrain ``ImageClassifier`` keys (``backbone.*``,
 ``head.fc.*``) and ``meta``, loads under ``torch.load(weights_only=True)``, and is checked to load
