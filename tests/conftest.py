@@ -58,6 +58,11 @@ def build_classifier(family: str, official_config: dict):
     return MODELS.build(official_classifier_cfg(family, official_config))
 
 
+# --cfg-options that keep every dataloader of a short training run in the main process.
+LOADER_OPTIONS = [f'{loader}.{key}' for loader in ('train_dataloader', 'val_dataloader',
+                                                    'test_dataloader')
+                  for key in ('num_workers=0', 'persistent_workers=False')]
+
 # Odd, non-square and large input sizes every backbone must take (H, W).
 ANY_SIZES = [(32, 32), (33, 517), (37, 41), (64, 96), (95, 33), (127, 129), (200, 50),
              (224, 224), (230, 198), (255, 257), (300, 301), (333, 111), (401, 64), (512, 683),

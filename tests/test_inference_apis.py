@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import REPO, run_python
+from conftest import LOADER_OPTIONS, REPO, run_python
 
 DEMO = {
     'det': ('configs/demo/cascade_mask_rcnn_demo.py', ['train_cfg.max_iters=2',
@@ -16,10 +16,7 @@ DEMO = {
                                              'default_hooks.checkpoint.interval=2']),
     'cls': ('configs/demo/litv2_cls_demo.py', ['train_cfg.max_epochs=2']),
 }
-LOADER_OPTIONS = [f'{loader}.{key}' for loader in ('train_dataloader', 'val_dataloader',
-                                                    'test_dataloader')
-                  for key in ('num_workers=0', 'persistent_workers=False')]
-DEMO_CLASSES = {'det': ('circle', 'triangle', 'rectangle', 'star')}
+DET_CLASSES = ('circle', 'triangle', 'rectangle', 'star')
 
 
 @pytest.fixture(scope='module')
@@ -56,7 +53,7 @@ def test_mmdet_init_detector_and_inference_detector(demo_checkpoints, image):
     config, ckpt = demo_checkpoints['det']
     model = init_detector(config, ckpt, device='cpu')
     assert type(model.backbone).__name__ == 'FasterViT'
-    assert tuple(model.dataset_meta['classes']) == DEMO_CLASSES['det']
+    assert tuple(model.dataset_meta['classes']) == DET_CLASSES
     result = inference_detector(model, image)
     pred = result.pred_instances
     assert pred.bboxes.shape[1] == 4 and len(pred.scores) == len(pred.labels)

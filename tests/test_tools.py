@@ -8,30 +8,24 @@ import sys
 import pytest
 import torch
 
-from conftest import REPO, run_python
+from conftest import LOADER_OPTIONS, REPO, run_python
 
 # config, options that shrink the run, options of the resumed run, expected metric
 CASES = {
     'det': ('configs/demo/cascade_mask_rcnn_demo.py',
             ['train_cfg.max_iters=2', 'train_cfg.val_interval=100',
              'default_hooks.checkpoint.interval=2', 'train_dataloader.batch_size=2',
-             'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
-             'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False',
-             'test_dataloader.num_workers=0', 'test_dataloader.persistent_workers=False'],
+             *LOADER_OPTIONS],
             ['train_cfg.max_iters=4'], 'iter_{}.pth', 'coco/bbox_mAP'),
     'seg': ('configs/demo/upernet_demo.py',
             ['train_cfg.max_iters=2', 'train_cfg.val_interval=100',
              'default_hooks.checkpoint.interval=2', 'train_dataloader.batch_size=2',
-             'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
-             'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False',
-             'test_dataloader.num_workers=0', 'test_dataloader.persistent_workers=False'],
+             *LOADER_OPTIONS],
             ['train_cfg.max_iters=4'], 'iter_{}.pth', 'mIoU'),
     'cls': ('configs/demo/litv2_cls_demo.py',
             ['train_cfg.max_epochs=2', 'train_cfg.val_interval=100',
              'train_dataloader.batch_size=8',
-             'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
-             'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False',
-             'test_dataloader.num_workers=0', 'test_dataloader.persistent_workers=False'],
+             *LOADER_OPTIONS],
             ['train_cfg.max_epochs=3'], 'epoch_{}.pth', 'accuracy/top1'),
 }
 
@@ -160,8 +154,8 @@ def test_dist_scripts_usage(script):
 @pytest.mark.slow
 @pytest.mark.skipif(torch.cuda.is_available(), reason='checks the CPU (gloo) path')
 def test_dist_train_two_cpu_processes(demo_data, tmp_path):
-    """tools/dist_train.sh: 2 torchrun processes train the demo detector over gloo, rank 0 saves
-    the checkpoint, and both ranks saw the same (all-reduced) model."""
+    """tools/dist_train.sh: 2 torchrun processes train the demo detector over gloo as one
+    distributed run, and rank 0 saves the checkpoint."""
     config, shrink = CASES['det'][:2]
     env = dict(os.environ, PYTHON=sys.executable, MMVITPLUG_DEMO_DATA=str(demo_data),
                PORT='29531')

@@ -234,11 +234,12 @@ def check_pretrained(cfg: Config) -> None:
     For mmvitplug's backbones the message names the authors' release and the converter command
     that writes the file; mmengine would otherwise fail only after building everything.
     """
-    from mmvitplug.models.backbones.base import HierarchicalBackbone, pretrained_checkpoint
+    from mmvitplug.models.backbones.base import (HierarchicalBackbone,
+                                                 missing_pretrained_checkpoint)
     backbones = {cls.__name__: cls for cls in HierarchicalBackbone.__subclasses__()}
     for path, part in _model_parts(cfg.get('model')):
-        checkpoint = pretrained_checkpoint(part.get('init_cfg'))
-        if checkpoint is None or osp.isfile(checkpoint):
+        checkpoint = missing_pretrained_checkpoint(part.get('init_cfg'))
+        if checkpoint is None:
             continue
         backbone = backbones.get(str(part.get('type', '')).split('.')[-1])
         if backbone is not None:

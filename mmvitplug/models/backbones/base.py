@@ -154,8 +154,8 @@ class HierarchicalBackbone(BaseModule):
         normal (std 0.02) linear weights with zero biases, unit/zero norms, PyTorch's default
         for convolutions."""
         if self.init_cfg is not None:
-            checkpoint = pretrained_checkpoint(self.init_cfg)
-            if checkpoint is not None and not osp.isfile(checkpoint):
+            checkpoint = missing_pretrained_checkpoint(self.init_cfg)
+            if checkpoint is not None:
                 # mmengine would fail deep inside its loader (or, with a prefix, load nothing).
                 raise FileNotFoundError(self.missing_checkpoint_message(checkpoint,
                                                                         self.arch_name))
@@ -196,11 +196,14 @@ class HierarchicalBackbone(BaseModule):
         return num_layers - 1, num_layers
 
 
-def pretrained_checkpoint(init_cfg: Optional[Union[dict, List[dict]]]) -> Optional[str]:
-    """The local file a ``Pretrained`` ``init_cfg`` loads (None for URLs and other inits)."""
+def missing_pretrained_checkpoint(
+        init_cfg: Optional[Union[dict, List[dict]]]) -> Optional[str]:
+    """The local file a ``Pretrained`` ``init_cfg`` loads when it does not exist (None when it
+    exists, for URLs and for other inits)."""
     for cfg in init_cfg if isinstance(init_cfg, (list, tuple)) else [init_cfg]:
         if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
             checkpoint = cfg.get('checkpoint')
-            if isinstance(checkpoint, str) and '://' not in checkpoint:
+            if isinstance(checkpoint, str) and '://' not in checkpoint \
+                    and not osp.isfile(checkpoint):
                 return checkpoint
     return None
