@@ -2,8 +2,8 @@
 """Run mmdet's and mmseg's inference APIs on one image and save the drawn results (PNG).
 
     python tools/demo_inference.py --image data/demo/coco/val/000000.jpg --out-dir work_dirs/demo \
-        --det configs/demo/cascade_mask_rcnn_demo.py work_dirs/demo/det/iter_600.pth \
-        --seg configs/demo/upernet_demo.py work_dirs/demo/seg/iter_600.pth
+        --det configs/demo/cascade_mask_rcnn_demo.py work_dirs/demo/det/iter_300.pth \
+        --seg configs/demo/upernet_demo.py work_dirs/demo/seg_fastervit/iter_1200.pth
 
 Writes ``det_result.png`` and ``seg_result.png`` into ``--out-dir``; with ``--metrics``, also
 prints a summary of the given ``test_metrics.json`` files (written by tools/test.py).

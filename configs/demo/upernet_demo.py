@@ -1,8 +1,11 @@
-# UPerNet on the built-in demo dataset, sized to train in minutes on a CPU.
+# UPerNet on the built-in demo dataset, sized to train in about ten minutes on a CPU.
 #   python tools/make_demo_data.py
 #   python tools/train.py configs/demo/upernet_demo.py
 # Backbone: FasterViT-0 (the released architecture), trained from scratch (no download); the
 # same recipe with BiFormer-T and LITv2-S: upernet_biformer_demo.py, upernet_litv2_demo.py.
+# Schedule: 1200 steps of 128x128 crops at lr 2e-3. From scratch, the segmentors tell the
+# classes apart only after several hundred steps: 300 steps of whole 256x256 scenes (7 min on
+# 2 cores) found background and circles only, with a random or a crop-pretrained backbone alike.
 _base_ = ['../_base_/datasets/demo_ade.py', '../_base_/runtime/mmseg.py']
 
 num_classes = 5
@@ -16,7 +19,7 @@ model = dict(
         bgr_to_rgb=True,
         pad_val=0,
         seg_pad_val=255,
-        size=(256, 256)),
+        size={{_base_.crop_size}}),  # the training crops; tests run on whole scenes
     backbone=dict(type='FasterViT', arch='0', drop_path_rate=0.1),
     decode_head=dict(
         type='UPerHead',
@@ -46,21 +49,21 @@ model = dict(
     train_cfg=dict(),
     test_cfg=dict(mode='whole'))
 
-max_iters = 300
+max_iters = 1200
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 
 optim_wrapper = dict(
     type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.999), weight_decay=0.01),
+    optimizer=dict(type='AdamW', lr=2e-3, betas=(0.9, 0.999), weight_decay=0.01),
     clip_grad=None)
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=50),
-    dict(type='PolyLR', eta_min=0.0, power=1.0, begin=50, end=max_iters, by_epoch=False)
+    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=100),
+    dict(type='PolyLR', eta_min=0.0, power=1.0, begin=100, end=max_iters, by_epoch=False)
 ]
 
 default_hooks = dict(
-    logger=dict(type='LoggerHook', interval=20, log_metric_by_epoch=False),
+    logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
     checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=max_iters, max_keep_ckpts=2))
 randomness = dict(seed=0)
