@@ -63,6 +63,18 @@ LOADER_OPTIONS = [f'{loader}.{key}' for loader in ('train_dataloader', 'val_data
                                                     'test_dataloader')
                   for key in ('num_workers=0', 'persistent_workers=False')]
 
+# task -> (demo config, --cfg-options of a two-iteration (two-epoch) training run without
+# validation, dataloaders in the main process); callers add the batch size.
+_TWO_ITERATIONS = ['train_cfg.max_iters=2', 'default_hooks.checkpoint.interval=2']
+SHORT_DEMO_RUNS = {
+    task: (config, [*shrink, 'train_cfg.val_interval=100', *LOADER_OPTIONS])
+    for task, (config, shrink) in {
+        'det': ('configs/demo/cascade_mask_rcnn_demo.py', _TWO_ITERATIONS),
+        'seg': ('configs/demo/upernet_demo.py', _TWO_ITERATIONS),
+        'cls': ('configs/demo/litv2_cls_demo.py', ['train_cfg.max_epochs=2']),
+    }.items()
+}
+
 # Odd, non-square and large input sizes every backbone must take (H, W).
 ANY_SIZES = [(32, 32), (33, 517), (37, 41), (64, 96), (95, 33), (127, 129), (200, 50),
              (224, 224), (230, 198), (255, 257), (300, 301), (333, 111), (401, 64), (512, 683),

@@ -7,15 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import LOADER_OPTIONS, REPO, run_python
+from conftest import REPO, SHORT_DEMO_RUNS, run_python
 
-DEMO = {
-    'det': ('configs/demo/cascade_mask_rcnn_demo.py', ['train_cfg.max_iters=2',
-                                                       'default_hooks.checkpoint.interval=2']),
-    'seg': ('configs/demo/upernet_demo.py', ['train_cfg.max_iters=2',
-                                             'default_hooks.checkpoint.interval=2']),
-    'cls': ('configs/demo/litv2_cls_demo.py', ['train_cfg.max_epochs=2']),
-}
 DET_CLASSES = ('circle', 'triangle', 'rectangle', 'star')
 
 
@@ -23,11 +16,11 @@ DET_CLASSES = ('circle', 'triangle', 'rectangle', 'star')
 def demo_checkpoints(demo_data, tmp_path_factory):
     """A briefly trained checkpoint of each demo config (task -> (config, checkpoint))."""
     out = {}
-    for task, (config, shrink) in DEMO.items():
+    for task, (config, shrink) in SHORT_DEMO_RUNS.items():
         work = tmp_path_factory.mktemp(f'{task}_work')
-        run_python(['tools/train.py', config, '--work-dir', str(work), '--cfg-options',
-                    'train_cfg.val_interval=100', 'train_dataloader.batch_size=2', *shrink,
-                    *LOADER_OPTIONS], env={'MMVITPLUG_DEMO_DATA': str(demo_data)}, check=True)
+        run_python(['tools/train.py', config, '--work-dir', str(work), '--cfg-options', *shrink,
+                    'train_dataloader.batch_size=2'],
+                   env={'MMVITPLUG_DEMO_DATA': str(demo_data)}, check=True)
         out[task] = (str(REPO / config), (work / 'last_checkpoint').read_text().strip())
     return out
 

@@ -8,32 +8,27 @@ import sys
 import pytest
 import torch
 
-from conftest import LOADER_OPTIONS, REPO, run_python
+from conftest import REPO, SHORT_DEMO_RUNS, run_python
 
-# config, options that shrink the run, options of the resumed run, expected metric
+# task -> training batch size, options of the resumed run, checkpoint name, expected metric
 CASES = {
-    'det': ('configs/demo/cascade_mask_rcnn_demo.py',
-            ['train_cfg.max_iters=2', 'train_cfg.val_interval=100',
-             'default_hooks.checkpoint.interval=2', 'train_dataloader.batch_size=2',
-             *LOADER_OPTIONS],
-            ['train_cfg.max_iters=4'], 'iter_{}.pth', 'coco/bbox_mAP'),
-    'seg': ('configs/demo/upernet_demo.py',
-            ['train_cfg.max_iters=2', 'train_cfg.val_interval=100',
-             'default_hooks.checkpoint.interval=2', 'train_dataloader.batch_size=2',
-             *LOADER_OPTIONS],
-            ['train_cfg.max_iters=4'], 'iter_{}.pth', 'mIoU'),
-    'cls': ('configs/demo/litv2_cls_demo.py',
-            ['train_cfg.max_epochs=2', 'train_cfg.val_interval=100',
-             'train_dataloader.batch_size=8',
-             *LOADER_OPTIONS],
-            ['train_cfg.max_epochs=3'], 'epoch_{}.pth', 'accuracy/top1'),
+    'det': (2, ['train_cfg.max_iters=4'], 'iter_{}.pth', 'coco/bbox_mAP'),
+    'seg': (2, ['train_cfg.max_iters=4'], 'iter_{}.pth', 'mIoU'),
+    'cls': (8, ['train_cfg.max_epochs=3'], 'epoch_{}.pth', 'accuracy/top1'),
 }
+
+
+def _short_run(task: str):
+    """The demo config of ``task`` and the options of its short training run."""
+    config, shrink = SHORT_DEMO_RUNS[task]
+    return config, [*shrink, f'train_dataloader.batch_size={CASES[task][0]}']
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize('task', sorted(CASES))
 def test_train_resume_test_round_trip(task, demo_data, tmp_path):
-    config, shrink, longer, ckpt_name, metric = CASES[task]
+    config, shrink = _short_run(task)
+    _, longer, ckpt_name, metric = CASES[task]
     env = {'MMVITPLUG_DEMO_DATA': str(demo_data)}
     work = tmp_path / 'work'
 
@@ -156,7 +151,7 @@ def test_dist_scripts_usage(script):
 def test_dist_train_two_cpu_processes(demo_data, tmp_path):
     """tools/dist_train.sh: 2 torchrun processes train the demo detector over gloo as one
     distributed run, and rank 0 saves the checkpoint."""
-    config, shrink = CASES['det'][:2]
+    config, shrink = _short_run('det')
     env = dict(os.environ, PYTHON=sys.executable, MMVITPLUG_DEMO_DATA=str(demo_data),
                PORT='29531')
     proc = subprocess.run(['bash', 'tools/dist_train.sh', config, '2', '--work-dir',
