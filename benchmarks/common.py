@@ -8,6 +8,7 @@ from typing import Tuple
 
 import torch
 
+from mmvitplug.models.layers import BiLevelRoutingAttention, gather_all_routed_attention
 from mmvitplug.utils.benchmarking import interleaved_medians, peak_tensor_mib
 from mmvitplug.utils.named_models import NAMED_BACKBONES, build_named_backbone
 
@@ -15,11 +16,19 @@ from mmvitplug.utils.named_models import NAMED_BACKBONES, build_named_backbone
 BACKBONES = dict(NAMED_BACKBONES)
 
 
+class GatherAllBRA(BiLevelRoutingAttention):
+    """BRA routing the authors' way: the routed keys and values of every query region copied at
+    once, all logits materialised (the memory baseline of the BiFormer tables)."""
+
+    def attend_routed(self, q, kv, index, out=None):
+        return gather_all_routed_attention(q, kv, index, self.num_heads, self.scale)
+
+
 def _gather_all(model: torch.nn.Module) -> None:
-    """Route BiFormer's attention the authors' way (all routed K/V copied at once)."""
+    """Route BiFormer's attention the authors' way (:class:`GatherAllBRA`)."""
     for module in model.modules():
-        if hasattr(module, 'gather_all'):
-            module.gather_all = True
+        if type(module) is BiLevelRoutingAttention:
+            module.__class__ = GatherAllBRA
 
 
 for _n in (7, 8, 16):

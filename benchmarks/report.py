@@ -54,11 +54,6 @@ def biformer_n_win(h: int, w: int) -> int:
     return 7 if h * w <= 224 * 224 else 8 if h * w <= 512 * 512 else 16
 
 
-# Width of the last stage: the input of an ImageNet head.
-HEAD_WIDTH = {'FasterViT-0': 512, 'BiFormer-T': 512, 'BiFormer-T r8/4/2': 512, 'LITv2-S': 768,
-              'Swin-T': 768, 'ConvNeXt-T': 768, 'PVTv2-b2': 512}
-
-
 def build(name: str, h: int, w: int, **overrides) -> torch.nn.Module:
     """Backbone ``name`` of the report for an h x w input (BiFormer-T: the region count the
     authors use at that size)."""
@@ -90,9 +85,10 @@ def measure_complexity() -> list:
     for n in MODELS:
         # As a classifier's backbone: the last stage only, with its final norm.
         model = build(n, 224, 224, out_indices=(3, ))
+        x = torch.randn(1, 3, 224, 224)
         with torch.no_grad():
-            macs = count_macs(model, lambda: model(torch.randn(1, 3, 224, 224)))
-        width = HEAD_WIDTH[n]
+            macs = count_macs(model, lambda: model(x))
+            width = model(x)[-1].shape[1]  # the input of an ImageNet head
         params = parameter_count(model)[0]
         rows.append(dict(model=n, backbone_params=params,
                          classifier_params=params + width * 1000 + 1000,

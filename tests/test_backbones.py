@@ -1,6 +1,7 @@
 """What every backbone promises (the contract in DESIGN.md), parametrised over the three
 families: any input size, batches, output norms and ``out_indices``, gradient checkpointing,
 freezing, layer ids for lr decay, deterministic training, input checks and registration."""
+import inspect
 import math
 
 import pytest
@@ -9,6 +10,7 @@ import torch
 from conftest import ANY_SIZES, build_classifier, reference_cases
 from mmvitplug.converters import official_to_mmpretrain
 from mmvitplug.models import BiFormer, FasterViT, LITv2
+from mmvitplug.models.layers import fast_paths
 
 
 def _ceil_sizes(h: int, w: int):
@@ -26,8 +28,9 @@ def _litv2_sizes(h: int, w: int):
 
 # family -> (class, tiny arch, extra kwargs, stage sizes, {parameter: layer id})
 FAMILIES = {
-    'fastervit': (FasterViT, dict(dim=16, in_dim=8, depths=(1, 1, 2, 2), num_heads=(1, 1, 2, 4),
-                                  mlp_ratio=2.0, layer_scale=0.5, do_propagation=True), {},
+    'fastervit': (FasterViT, dict(embed_dims=16, in_dim=8, depths=(1, 1, 2, 2),
+                                  num_heads=(1, 1, 2, 4), mlp_ratios=2.0, layer_scale=0.5,
+                                  do_propagation=True), {},
                   _ceil_sizes, {
                       'patch_embed.0.weight': 0,
                       'stages.0.blocks.0.conv1.weight': 1,
@@ -36,16 +39,16 @@ FAMILIES = {
                       'stages.2.downsample.reduction.weight': 4,
                   }),
     'biformer': (BiFormer, dict(embed_dims=(16, 32, 64, 128), depths=(1, 1, 2, 1), head_dim=8,
-                                mlp_ratio=2.0), {}, _ceil_sizes, {
+                                mlp_ratios=2.0), {}, _ceil_sizes, {
                                     'patch_embed.0.0.weight': 0,
                                     'stages.0.blocks.0.attn.qkv.weight': 1,
                                     'stages.2.blocks.1.attn.lepe.weight': 4,
                                     'stages.2.downsample.0.weight': 4,
                                 }),
     'litv2': (LITv2, dict(embed_dims=16, depths=(1, 1, 2, 1), num_heads=(1, 1, 2, 4),
-                          mlp_ratio=2.0), dict(alpha=0.5), _litv2_sizes, {
+                          mlp_ratios=2.0), dict(alpha=0.5), _litv2_sizes, {
                               'patch_embed.proj.weight': 0,
-                              'stages.0.blocks.0.ffn.fc1.weight': 1,
+                              'stages.0.blocks.0.mlp.fc1.weight': 1,
                               'stages.2.blocks.1.attn.lofi_q.weight': 4,
                               'stages.2.downsample.weight': 4,
                           }),
@@ -80,15 +83,17 @@ REFERENCE = [(family, path) for family in ('biformer', 'fastervit')
              for path in reference_cases(family)]
 
 
+@pytest.mark.parametrize('fast', [True, False], ids=['fast_paths', 'plain'])
 @pytest.mark.parametrize('family,path', REFERENCE, ids=[f'{f}-{p.stem}' for f, p in REFERENCE])
-def test_matches_the_authors_model(family, path):
-    """Stage features and logits of the authors' model, through the converter contract."""
+def test_matches_the_authors_model(family, path, fast):
+    """Stage features and logits of the authors' model, through the converter contract, with
+    the inference fast paths on and off (MMVITPLUG_FAST_PATHS)."""
     data = torch.load(path, map_location='cpu', weights_only=True)
     model = build_classifier(family, data['config'])
     model.load_state_dict(official_to_mmpretrain(family, data['state_dict']), strict=True)
     model.eval()
-    for grad in (False, True):  # inference fast paths and the plain (autograd) path
-        with torch.set_grad_enabled(grad):
+    for grad in (False, True):  # no_grad (where the fast paths run) and autograd
+        with torch.set_grad_enabled(grad), fast_paths(fast):
             stages = model.backbone.forward_stages(data['input'])
             assert len(stages) == 4
             for ours, theirs in zip(stages, data['stages']):
@@ -105,7 +110,7 @@ def test_any_input_size(tiny, size):
         outs = tiny(torch.randn(1, 3, h, w))
     expected = FAMILIES[tiny.family_key][3](h, w)
     for i, out in enumerate(outs):
-        assert out.shape == (1, tiny.embed_dims[i], *expected[i])
+        assert out.shape == (1, tiny.feature_info[i]['num_chs'], *expected[i])
         assert torch.isfinite(out).all()
 
 
@@ -158,7 +163,7 @@ def test_out_indices_selects_stages(family):
     model = build(family, out_indices=(1, -1)).eval()
     with torch.no_grad():
         outs = model(torch.randn(1, 3, 64, 64))
-    assert [o.shape[1] for o in outs] == [model.embed_dims[1], model.embed_dims[3]]
+    assert [o.shape[1] for o in outs] == [model.feature_info[i]['num_chs'] for i in (1, 3)]
     assert not hasattr(model, 'norm0') and hasattr(model, 'norm3')
 
 
@@ -263,25 +268,67 @@ def test_bad_arch_arguments_are_clear_errors(family):
         cls('no-such-variant')
     with pytest.raises(ValueError, match='misses'):
         cls({})
+    with pytest.raises(ValueError, match=r"unknown keys \['no_such_knob'\]"):
+        cls(dict(FAMILIES[family][1], no_such_knob=1))
+    with pytest.raises(ValueError, match='one value per stage'):
+        cls(dict(FAMILIES[family][1], depths=(1, 1, 2)))
     with pytest.raises(ValueError, match='out_indices'):
         build(family, out_indices=(0, 4))
     with pytest.raises(ValueError, match='frozen_stages'):
         build(family, frozen_stages=5)
 
 
-@pytest.mark.parametrize('cls,arch,widths', [
-    (FasterViT, '0', [64, 128, 256, 512]),
-    (BiFormer, 'tiny', [64, 128, 256, 512]),
-    (LITv2, 's', [96, 192, 384, 768]),
-])
-def test_builds_by_name_from_the_three_toolboxes(cls, arch, widths):
+@pytest.mark.parametrize('cls', [FasterViT, BiFormer, LITv2], ids=lambda c: c.__name__)
+def test_builds_by_name_from_the_three_toolboxes(cls):
     from mmengine.registry import init_default_scope
+    arch = inspect.signature(cls).parameters['arch'].default
     for scope in ('mmdet', 'mmseg', 'mmpretrain'):
         init_default_scope(scope)
         registry = __import__(f'{scope}.registry', fromlist=['MODELS']).MODELS
         for name in (cls.__name__, f'mmvitplug.{cls.__name__}'):
             model = registry.build(dict(type=name, arch=arch, out_indices=(3, )))
-            assert isinstance(model, cls) and list(model.embed_dims) == widths
+            assert isinstance(model, cls) and model.arch_name == arch
+
+
+# Official key holding the width of stage {i} in the released key listings (the ground truth).
+STAGE_WIDTH_KEYS = {'fastervit': 'levels.{i}.blocks.0.norm1.weight',
+                    'biformer': 'stages.{i}.0.norm1.weight',
+                    'litv2': 'layers.{i}.blocks.0.norm2.weight'}
+LISTINGS = {'fastervit': {'0': 'faster_vit_0_224', '1': 'faster_vit_1_224',
+                          '2': 'faster_vit_2_224', '3': 'faster_vit_3_224',
+                          '4': 'faster_vit_4_224', '5': 'faster_vit_5_224',
+                          '6': 'faster_vit_6_224', '4_21k_224': 'faster_vit_4_21k_224',
+                          '4_21k_384': 'faster_vit_4_21k_384', '4_21k_512': 'faster_vit_4_21k_512',
+                          '4_21k_768': 'faster_vit_4_21k_768'},
+            'biformer': {v: f'biformer_{v}' for v in ('tiny', 'small', 'base')},
+            'litv2': {v: f'LITv2-{v.upper()}' for v in ('s', 'm', 'b')}}
+VARIANTS = [(family, arch) for family in NAMES for arch in FAMILIES[family][0].arch_zoo]
+
+
+@pytest.mark.parametrize('family,arch', VARIANTS, ids=[f'{f}-{a}' for f, a in VARIANTS])
+def test_feature_info_gives_the_released_widths_and_strides(family, arch):
+    from conftest import keys_listing
+    cls = FAMILIES[family][0]
+    listing = keys_listing(family, LISTINGS[family][arch], device='meta')
+    widths = [listing[STAGE_WIDTH_KEYS[family].format(i=i)].shape[0] for i in range(4)]
+    with torch.device('meta'):
+        model = cls(arch)
+    assert [f['num_chs'] for f in model.feature_info] == widths
+    assert [f['reduction'] for f in model.feature_info] == [4, 8, 16, 32]
+    assert [f['module'] for f in model.feature_info] == [f'stages.{i}' for i in range(4)]
+    for i, info in enumerate(model.feature_info):  # the named module exists, output norms fit
+        assert model.get_submodule(info['module']) is model.stages[i]
+        assert getattr(model, f'norm{i}').weight.shape[0] == info['num_chs']
+
+
+@pytest.mark.parametrize('family', NAMES)
+def test_outputs_have_the_feature_info_strides(family):
+    model = build(family).eval()
+    h, w = 160, 224  # divisible by 32: every family's rounding agrees
+    with torch.no_grad():
+        outs = model(torch.randn(1, 3, h, w))
+    for out, info in zip(outs, model.feature_info):
+        assert out.shape[1:] == (info['num_chs'], h // info['reduction'], w // info['reduction'])
 
 
 @pytest.mark.parametrize('family', FAMILIES)
@@ -297,3 +344,93 @@ def test_missing_pretrained_checkpoint_names_the_release_and_the_converter(famil
     assert f'python tools/model_converters/{family}_to_mmvitplug.py' in message
     release = type(model).released_checkpoints[model.arch_name][0]
     assert release in message  # the authors' file of this variant
+
+
+@pytest.mark.parametrize('family', NAMES)
+def test_arch_dicts_of_the_previous_version_still_build(family):
+    """``mlp_ratio`` (and FasterViT's ``dim``) were renamed; old dict archs build the same model
+    with a warning."""
+    arch = dict(FAMILIES[family][1])
+    old = dict(arch)
+    old['mlp_ratio'] = old.pop('mlp_ratios')
+    if family == 'fastervit':
+        old['dim'] = old.pop('embed_dims')
+    with pytest.warns(FutureWarning, match="'mlp_ratio' is now called 'mlp_ratios'"):
+        model = FAMILIES[family][0](old)
+    assert model.arch_settings == FAMILIES[family][0](arch).arch_settings
+
+
+@pytest.mark.parametrize('family', NAMES)
+def test_a_per_stage_value_or_one_for_all(family):
+    cls, arch = FAMILIES[family][:2]
+    widths = cls(arch).embed_dims
+    assert cls(dict(arch, embed_dims=widths)).embed_dims == widths
+    assert cls(dict(arch, embed_dims=widths[0])).embed_dims == tuple(
+        widths[0] * 2**i for i in range(4))
+    per_stage = cls(dict(arch, mlp_ratios=(1.0, 2.0, 3.0, 2.0)))
+    assert per_stage.arch_settings['mlp_ratios'] == (1.0, 2.0, 3.0, 2.0)
+    hidden = [m.fc1.out_features for m in per_stage.modules() if hasattr(m, 'fc1')]
+    dims = per_stage.embed_dims
+    for i, ratio in enumerate((1.0, 2.0, 3.0, 2.0)):
+        if i >= 2 or family != 'fastervit':  # FasterViT's conv stages have no MLP
+            assert int(dims[i] * ratio) in hidden
+
+
+def test_litv2_checkpoints_of_the_previous_version_load():
+    """mmvitplug 0.1 named LITv2's feed-forward networks ``ffn``; their checkpoints still
+    load, strictly, with the same result."""
+    torch.manual_seed(0)
+    model = build('litv2').eval()
+    old = {k.replace('.mlp.', '.ffn.'): v for k, v in model.state_dict().items()}
+    assert any('.ffn.' in k for k in old)
+    restored = build('litv2').eval()
+    restored.load_state_dict(old, strict=True)
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        for a, b in zip(model(x), restored(x)):
+            torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def _ops_called(fn) -> set:
+    """Names of the ATen / extension ops ``fn()`` dispatches."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Record(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.names = set()
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.names.add(str(func))
+            return func(*args, **(kwargs or {}))
+
+    with Record() as record:
+        fn()
+    return record.names
+
+
+def test_one_switch_turns_every_fast_path_off():
+    """With the switch off, inference runs the plain layers: no fused oneDNN conv (FasterViT's
+    conv stages), no routed attention through the reused buffer (BiFormer)."""
+    fastervit, biformer = build('fastervit').eval(), build('biformer', n_win=4).eval()
+    x = torch.randn(1, 3, 96, 96)
+    fused = 'mkldnn._convolution_pointwise.default'
+    buffered = 'aten.index_select.out'
+    with torch.no_grad():
+        with fast_paths(True):
+            fast = _ops_called(lambda: fastervit(x)) | _ops_called(lambda: biformer(x))
+        with fast_paths(False):
+            plain = _ops_called(lambda: fastervit(x)) | _ops_called(lambda: biformer(x))
+    if torch.backends.mkldnn.is_available():
+        assert fused in fast
+    assert buffered in fast
+    assert fused not in plain and buffered not in plain
+
+
+def test_the_fast_path_switch_reads_the_environment():
+    from conftest import run_python
+    code = 'from mmvitplug.models.layers import fast_paths_enabled; print(fast_paths_enabled())'
+    assert run_python(['-c', code], env={'MMVITPLUG_FAST_PATHS': '0'},
+                      check=True).stdout.strip() == 'False'
+    bad = run_python(['-c', code], env={'MMVITPLUG_FAST_PATHS': 'maybe'})
+    assert bad.returncode != 0 and "MMVITPLUG_FAST_PATHS='maybe'" in bad.stderr

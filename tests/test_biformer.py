@@ -6,13 +6,21 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import reference_dir
-from mmvitplug.converters import official_classifier_cfg
+from conftest import build_classifier, reference_dir
 from mmvitplug.models import BiFormer
-from mmvitplug.models.layers import BiLevelRoutingAttention, GlobalAttentionLePE, bra, region_grid
+from mmvitplug.models.layers import (BiLevelRoutingAttention, GlobalAttentionLePE, bra,
+                                     fast_paths, region_grid)
 
 TOL = dict(rtol=1e-4, atol=1e-4)
-TINY = dict(embed_dims=(16, 32, 64, 128), depths=(1, 1, 2, 1), head_dim=8, mlp_ratio=2.0)
+TINY = dict(embed_dims=(16, 32, 64, 128), depths=(1, 1, 2, 1), head_dim=8, mlp_ratios=2.0)
+
+
+class GatherAllBRA(BiLevelRoutingAttention):
+    """BRA routing the authors' way (:func:`gather_all_routed_attention`: all routed keys and
+    values copied at once); the specification the bounded-memory routing must equal."""
+
+    def attend_routed(self, q, kv, index, out=None):
+        return bra.gather_all_routed_attention(q, kv, index, self.num_heads, self.scale)
 
 
 def test_reference_data_present():
@@ -74,8 +82,11 @@ def test_bra_matches_a_region_by_region_implementation(h, w, n_win, region_size,
     with torch.no_grad():
         expected = _naive_bra(attn, x)
         torch.testing.assert_close(attn(x), expected, rtol=1e-5, atol=1e-5)
-        attn.gather_all = True
-        torch.testing.assert_close(attn(x), expected, rtol=1e-5, atol=1e-5)
+        with fast_paths(False):
+            torch.testing.assert_close(attn(x), expected, rtol=1e-5, atol=1e-5)
+        attn.__class__ = GatherAllBRA
+        if topk < math.prod(region_grid((h, w), n_win, region_size)[0]):
+            torch.testing.assert_close(attn(x), expected, rtol=1e-5, atol=1e-5)
 
 
 def test_chunked_routing_equals_gathering_everything(monkeypatch):
@@ -85,10 +96,11 @@ def test_chunked_routing_equals_gathering_everything(monkeypatch):
     attn = BiLevelRoutingAttention(32, 4, topk=3, n_win=5)
     x = torch.randn(2, 23, 31, 32)
     results = []
-    for gather_all, chunk_elements in ((True, bra.GATHER_CHUNK_ELEMENTS), (False, 1000),
-                                       (False, bra.GATHER_CHUNK_ELEMENTS)):
+    for cls, chunk_elements in ((GatherAllBRA, bra.GATHER_CHUNK_ELEMENTS),
+                                (BiLevelRoutingAttention, 1000),
+                                (BiLevelRoutingAttention, bra.GATHER_CHUNK_ELEMENTS)):
         monkeypatch.setattr(bra, 'GATHER_CHUNK_ELEMENTS', chunk_elements)
-        attn.gather_all = gather_all
+        attn.__class__ = cls
         xg = x.clone().requires_grad_()
         out = attn(xg)
         grads = torch.autograd.grad(out.square().sum(), [xg, *attn.parameters()])
@@ -184,9 +196,12 @@ def _case(name='tiny_224'):
 @pytest.mark.parametrize('option,value,message', [
     ('kv_downsample_mode', 'ada_avgpool', "kv_downsample_mode='identity'"),
     ('param_routing', True, 'param_routing=False'),
-    ('mlp_ratios', [4, 4, 3, 3], 'one mlp ratio'),
+    ('topks', [1, 4, -1, -2], 'topks must be'),
+    ('before_attn_dwconv', 5, 'before_attn_dwconv must be 3 or 0'),
+    ('side_dwconv', 4, 'side_dwconv must be 0'),
+    ('no_such_option', 1, 'not options of the official BiFormer constructor'),
 ])
 def test_unsupported_official_options_are_refused(option, value, message):
     config = dict(_case()['config'], **{option: value})
     with pytest.raises(ValueError, match=message):
-        official_classifier_cfg('biformer', config)
+        build_classifier('biformer', config)

@@ -129,6 +129,120 @@ def test_config_builds_and_trains_one_step(path):
     gc.collect()
 
 
+# ---------------------------------------------------------------------- output widths
+def width_mismatches(cfg: Config) -> list:
+    """Messages for every width a config's neck or heads expect of the backbone outputs that
+    differs from the backbone's ``feature_info`` (empty for backbones not of mmvitplug)."""
+    import mmvitplug  # noqa: F401
+    from mmvitplug.registry import MODELS
+    backbone_cfg = dict(cfg.model.backbone)
+    backbone_cfg.pop('init_cfg', None)
+    if MODELS.get(backbone_cfg['type']) is None:
+        return []
+    with torch.device('meta'):  # widths only: the large variants hold billions of weights
+        backbone = MODELS.build(backbone_cfg)
+    widths = [backbone.feature_info[i]['num_chs'] for i in backbone.out_indices]
+    model, checks = cfg.model, []
+    if cfg.default_scope == 'mmdet':
+        checks.append(('neck.in_channels', model.neck.in_channels, widths))
+    elif cfg.default_scope == 'mmseg':
+        for name in ('decode_head', 'auxiliary_head'):
+            head = model.get(name)
+            if head is not None:
+                index = head.in_index
+                expected = ([widths[i] for i in index] if isinstance(index, (list, tuple))
+                            else widths[index])
+                checks.append((f'{name}.in_channels', head.in_channels, expected))
+    else:
+        checks.append(('head.in_channels', model.head.in_channels, widths[-1]))
+    return [f'{what} is {list(got) if isinstance(got, (list, tuple)) else got} but the '
+            f'backbone ({backbone_cfg["type"]} arch {backbone_cfg.get("arch")!r}, out_indices '
+            f'{backbone.out_indices}) outputs {expected} channels (feature_info)'
+            for what, got, expected in checks
+            if (list(got) if isinstance(got, (list, tuple)) else got) != expected]
+
+
+@pytest.mark.parametrize('path', CONFIGS)
+def test_neck_and_head_widths_match_feature_info(path):
+    assert width_mismatches(Config.fromfile(str(REPO / path))) == []
+
+
+def test_a_wrong_width_is_reported_with_both_numbers():
+    cfg = Config.fromfile(str(REPO / 'configs/fastervit/upernet_ade20k.py'))
+    cfg.model.decode_head.in_channels = [96, 192, 384, 700]
+    cfg.model.auxiliary_head.in_channels = 300
+    assert width_mismatches(cfg) == [
+        "decode_head.in_channels is [96, 192, 384, 700] but the backbone (FasterViT arch '2', "
+        'out_indices (0, 1, 2, 3)) outputs [96, 192, 384, 768] channels (feature_info)',
+        "auxiliary_head.in_channels is 300 but the backbone (FasterViT arch '2', out_indices "
+        '(0, 1, 2, 3)) outputs 384 channels (feature_info)']
+
+
+# ---------------------------------------------------------------------- inheritance
+def _own_settings(path: Path) -> dict:
+    """The assignments of a config file itself, without its bases."""
+    namespace: dict = {}
+    exec(compile(path.read_text(), str(path), 'exec'), namespace)
+    return {k: v for k, v in namespace.items()
+            if not k.startswith('_') and not callable(v) and not isinstance(v, type(gc))}
+
+
+def restated(own, base, where: str = '') -> list:
+    """Paths of the leaves of ``own`` equal to the inherited value in ``base``."""
+    if isinstance(own, dict) and isinstance(base, dict):
+        if own.get('_delete_'):
+            return []
+        found = []
+        for key, value in own.items():
+            if key in base:
+                found += restated(value, base[key], f'{where}.{key}' if where else key)
+        return found
+    if isinstance(own, (list, tuple)) and isinstance(base, (list, tuple)):
+        return [where] if list(own) == list(base) else []
+    return [where] if own == base else []
+
+
+def _inheriting_configs():
+    for path in CONFIGS:
+        text = (REPO / path).read_text()
+        if '{{' not in text and '_base_' in text:
+            yield path
+
+
+@pytest.mark.parametrize('path', list(_inheriting_configs()))
+def test_configs_do_not_restate_inherited_values(path, tmp_path):
+    file = REPO / path
+    namespace: dict = {}
+    exec(compile(file.read_text(), str(file), 'exec'), namespace)
+    bases = namespace['_base_']
+    bases = [bases] if isinstance(bases, str) else bases
+    # What the file inherits: its bases merged as mmengine merges them.
+    only_bases = tmp_path / 'bases.py'
+    only_bases.write_text('_base_ = %r\n' % [b if '::' in b else str(file.parent / b)
+                                             for b in bases])
+    inherited = Config.fromfile(str(only_bases)).to_dict()
+    found = restated(_own_settings(file), inherited)
+    if any('_base_/' in b for b in bases):
+        # A recipe's neck/head widths are those of the backbone it replaced (ConvNeXt, Swin):
+        # equal widths there are a coincidence, and the config states its own (checked above).
+        found = [f for f in found if not f.endswith('in_channels')]
+    assert found == []
+
+
+def test_headline_configs_open_with_what_they_build():
+    """The card paths' first line names the variant and the recipe."""
+    for family in FAMILIES:
+        for name, recipe in (('cascade_mask_rcnn_coco.py', 'Cascade Mask R-CNN'),
+                             ('upernet_ade20k.py', 'UPerNet')):
+            path = REPO / 'configs' / family / name
+            cfg = Config.fromfile(str(path))
+            first = path.read_text().splitlines()[0]
+            variant = {'fastervit': f"FasterViT-{cfg.model.backbone.arch}",
+                       'biformer': f"BiFormer-{cfg.model.backbone.arch[0].upper()}",
+                       'litv2': f"LITv2-{cfg.model.backbone.arch.upper()}"}[family]
+            assert first.startswith('# ') and recipe in first and variant in first, first
+
+
 def test_every_family_has_the_headline_configs():
     for family in FAMILIES:
         for name in ('cascade_mask_rcnn_coco.py', 'upernet_ade20k.py'):

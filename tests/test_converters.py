@@ -1,13 +1,13 @@
 """The converters of the three families: released layouts load strictly with the published
 parameter counts; the tools (tools/model_converters/<family>_to_mmvitplug.py) round-trip every
 official checkpoint layout, refuse other architectures and recognise released variants."""
-from importlib import import_module
+import re
 
 import pytest
 import torch
 
 from conftest import build_classifier, keys_listing, reference_dir, run_python
-from mmvitplug.converters import official_to_mmpretrain
+from mmvitplug.converters import CONVERTERS, official_to_mmpretrain
 from mmvitplug.models import BiFormer, FasterViT
 
 # (family, key listing, arch, parameters of the classifier, published in millions or None:
@@ -33,7 +33,7 @@ BACKBONES = {'fastervit': FasterViT, 'biformer': BiFormer}
 @pytest.mark.parametrize('family,listing,arch,params,published', RELEASED,
                          ids=[r[1] for r in RELEASED])
 def test_released_variants_convert_and_load_strictly(family, listing, arch, params, published):
-    converter = import_module(f'mmvitplug.converters.{family}')
+    converter = CONVERTERS[family]
     official = keys_listing(family, listing, device='meta')
     inferred = converter.infer_config(official)
     assert inferred['arch'] == arch
@@ -129,3 +129,137 @@ def test_recognises_released_variants(tmp_path, family):
 def test_missing_file_is_a_clear_error(tmp_path):
     proc = run_python([_tool('biformer'), str(tmp_path / 'nothing.pth'), str(tmp_path / 'o')])
     assert proc.returncode == 2 and 'not found' in proc.stderr
+
+
+# ---------------------------------------------------------------------- the authors' knobs
+# Each family's architectural options beyond the released values, set in an official config,
+# with the state_dict layout the authors' constructor gives them (written out from their model
+# definitions: which tensors each option adds, removes or reshapes).
+def _fill(shape, generator):
+    return torch.randn(shape, generator=generator) * 0.2
+
+
+def _biformer_layout(sd, config, g):
+    """side_dwconv: the LePE kernels; mlp_ratios: fc shapes; layer_scale_init_value > 0:
+    gamma1/gamma2 per block; mlp_dwconv: ``mlp.1.dwconv`` (3x3 depthwise) per block."""
+    out = {}
+    dims, k = config['embed_dim'], config['side_dwconv']
+    for key, value in sd.items():
+        m = re.match(r'stages\.(\d+)\.(\d+)\.', key)
+        if m:
+            i, dim = int(m.group(1)), config['embed_dim'][int(m.group(1))]
+            hidden = int(dim * config['mlp_ratios'][i])
+            shapes = {'attn.lepe.weight': (dim, 1, k, k), 'mlp.0.weight': (hidden, dim),
+                      'mlp.0.bias': (hidden, ), 'mlp.3.weight': (dim, hidden)}
+            part = key[m.end():]
+            value = _fill(shapes[part], g) if part in shapes else value
+            block = key[:m.end()]
+            out[block + 'gamma1'] = torch.full((dims[i], ), 0.5)
+            out[block + 'gamma2'] = torch.full((dims[i], ), 0.5)
+            out[block + 'mlp.1.dwconv.weight'] = _fill((hidden, 1, 3, 3), g)
+            out[block + 'mlp.1.dwconv.bias'] = _fill((hidden, ), g)
+        out[key] = value
+    return out
+
+
+def _fastervit_layout(sd, config, g):
+    """layer_scale_conv: ``gamma`` per conv block; layer_norm_last: the final norm is a
+    LayerNorm (weight and bias, no running statistics)."""
+    out = {k: v for k, v in sd.items() if not (k.startswith('norm.') and 'running' in k
+                                                or k == 'norm.num_batches_tracked')}
+    for key in sd:
+        m = re.match(r'(levels\.[01]\.blocks\.\d+\.)conv1\.weight$', key)
+        if m:
+            out[m.group(1) + 'gamma'] = torch.full((sd[key].shape[0], ), 0.5)
+    return out
+
+
+def _litv2_layout(sd, config, g):
+    """patch_norm=False: no ``patch_embed.norm``; mlp_ratio: fc and depthwise conv shapes."""
+    out = {}
+    for key, value in sd.items():
+        if key.startswith('patch_embed.norm.'):
+            continue
+        m = re.match(r'layers\.(\d+)\.blocks\.\d+\.mlp\.', key)
+        if m:
+            dim = config['embed_dim'] * 2**int(m.group(1))
+            hidden = int(dim * config['mlp_ratio'])
+            shapes = {'fc1.weight': (hidden, dim), 'fc1.bias': (hidden, ),
+                      'dwconv.dwconv.weight': (hidden, 1, 3, 3), 'dwconv.dwconv.bias': (hidden, ),
+                      'fc2.weight': (dim, hidden)}
+            value = _fill(shapes[key[m.end():]], g) if key[m.end():] in shapes else value
+        out[key] = value
+    return out
+
+
+KNOBS = {
+    'biformer': ('tiny_224', dict(side_dwconv=3, mlp_ratios=[2, 3, 4, 3],
+                                  layer_scale_init_value=0.5, mlp_dwconv=True),
+                 _biformer_layout),
+    'fastervit': ('tiny_224', dict(layer_scale_conv=0.5, layer_norm_last=True, ct_size=1,
+                                   window_size=[7, 7, 5, 4]), _fastervit_layout),
+    'litv2': ('tiny_224', dict(patch_norm=False, mlp_ratio=3.0, local_ws=[0, 0, 3, 1]),
+              _litv2_layout),
+}
+
+
+@pytest.mark.parametrize('family', sorted(KNOBS))
+def test_the_authors_architectural_options_convert_and_run(family):
+    case, options, layout = KNOBS[family]
+    data = torch.load(reference_dir(family) / f'{case}.pt', map_location='cpu',
+                      weights_only=True)
+    config = dict(data['config'], **options)
+    official = layout(data['state_dict'], config, torch.Generator().manual_seed(0))
+    model = build_classifier(family, config).eval()
+    model.load_state_dict(official_to_mmpretrain(family, official), strict=True)
+    backbone = model.backbone
+    for key, value in options.items():  # the options reach the arch settings
+        option = next(o for o in CONVERTERS[family].options if o.official == key)
+        expected = option.to_ours(value)
+        if option.ours in backbone.per_stage_keys:
+            expected = backbone._per_stage(option.ours, expected)
+        assert backbone.arch_settings[option.ours] == expected, key
+    with torch.no_grad():
+        for h, w in ((97, 131), (64, 229)):
+            x = torch.randn(2, 3, h, w)
+            outs = backbone.forward_stages(x)
+            assert [o.shape[1] for o in outs] == [f['num_chs'] for f in backbone.feature_info]
+            assert all(torch.isfinite(o).all() for o in outs)
+            assert torch.isfinite(model(x, mode='tensor')).all()
+    _check_option_semantics(family, backbone)
+
+
+def _check_option_semantics(family, backbone):
+    """What each option means in the authors' constructor."""
+    from mmvitplug.models.layers import ConvFFN, LayerNorm2d
+    x = torch.randn(1, backbone.embed_dims[0], 9, 11)
+    if family == 'biformer':
+        for stage in backbone.stages:
+            for block in stage.blocks:
+                # side_dwconv: the depthwise LePE conv on V, padding kernel // 2
+                lepe = block.attn.lepe
+                assert lepe.kernel_size == (3, 3) and lepe.padding == (1, 1)
+                assert lepe.groups == lepe.in_channels
+                assert isinstance(block.mlp, ConvFFN)  # mlp_dwconv
+        # layer scale: zero scales make a block its position encoding only
+        block = backbone.stages[0].blocks[0]
+        with torch.no_grad():
+            block.gamma1.zero_()
+            block.gamma2.zero_()
+            expected = x + block.pos_embed(x)
+            torch.testing.assert_close(block(x), expected)
+    elif family == 'fastervit':
+        assert isinstance(backbone.norm3, LayerNorm2d)  # layer_norm_last
+        block = backbone.stages[0].blocks[0]
+        with torch.no_grad():  # layer_scale_conv scales the conv branch
+            block.gamma.zero_()
+            torch.testing.assert_close(block(x), x)
+        assert backbone.window_size[2:] == (5, 4)
+        assert backbone.stages[2].carrier_init.ct_size == 1
+    else:
+        assert backbone.patch_embed.norm is None  # patch_norm=False: the raw patch conv
+        image = torch.randn(1, 3, 36, 44)
+        with torch.no_grad():
+            torch.testing.assert_close(backbone.patch_embed(image),
+                                       backbone.patch_embed.proj(image))
+        assert backbone.stages[2].blocks[0].attn.window_size == 3

@@ -13,7 +13,7 @@ from mmvitplug.models.layers import hat as hat_module
 from mmvitplug.models.layers import position
 
 TOL = dict(rtol=1e-4, atol=1e-4)
-TINY = dict(dim=16, in_dim=8, depths=(1, 1, 2, 2), num_heads=(1, 1, 2, 4), mlp_ratio=2.0,
+TINY = dict(embed_dims=16, in_dim=8, depths=(1, 1, 2, 2), num_heads=(1, 1, 2, 4), mlp_ratios=2.0,
             layer_scale=0.5, do_propagation=True)
 
 
@@ -128,12 +128,12 @@ def test_bad_arguments_are_clear_errors():
     with pytest.raises(ValueError, match='unknown FasterViT arch'):
         FasterViT('7')
     with pytest.raises(ValueError, match='misses'):
-        FasterViT(dict(dim=32))
+        FasterViT(dict(embed_dims=32))
     with pytest.raises(ValueError, match='cannot use hat'):
         FasterViT(TINY, hat=(True, False, True, False))
     with pytest.raises(ValueError, match='ct_size >= 1'):
         FasterViT(TINY, ct_size=0)
-    with pytest.raises(ValueError, match='one value per stage'):
+    with pytest.raises(ValueError, match='window_size needs one value per stage'):
         FasterViT(TINY, window_size=(7, 7, 7))
     with pytest.raises(ValueError, match='out_indices'):
         FasterViT(TINY, out_indices=(4, ))
@@ -158,10 +158,22 @@ def test_init_weights_follows_the_authors_scheme():
     torch.testing.assert_close(model.stages[2].blocks[0].gamma1, torch.full((64, ), 0.5))
 
 
-def test_unsupported_official_options_are_refused():
+@pytest.mark.parametrize('option,value,message', [
+    ('qk_scale', 0.1, 'qk_scale=None'),
+    ('attn_drop_rate', 0.1, 'attn_drop_rate=0.0'),
+    ('window', 7, 'not options of the official FasterViT constructor'),
+])
+def test_unsupported_official_options_are_refused(option, value, message):
     config = dict(dim=32, in_dim=16, depths=[1, 1, 2, 2], num_heads=[2, 2, 4, 4],
-                  window_size=[7, 7, 7, 7], ct_size=2, mlp_ratio=2, layer_norm_last=True)
-    with pytest.raises(ValueError, match='layer_norm_last=False'):
+                  window_size=[7, 7, 7, 7], ct_size=2, mlp_ratio=2, **{option: value})
+    with pytest.raises(ValueError, match=message):
+        official_classifier_cfg('fastervit', config)
+
+
+def test_a_required_official_option_is_named_when_missing():
+    config = dict(in_dim=16, depths=[1, 1, 2, 2], num_heads=[2, 2, 4, 4],
+                  window_size=[7, 7, 7, 7], ct_size=2, mlp_ratio=2)
+    with pytest.raises(ValueError, match="config misses 'dim'"):
         official_classifier_cfg('fastervit', config)
 
 

@@ -79,8 +79,8 @@ def test_command_line_on_named_backbones(tmp_path):
     assert lit['input'] == [1, 3, 224, 224]
     assert round(lit['backbone']['macs'] / 1e9, 1) == 3.7  # LITv2-S: 3.7 G published
     assert round(swin['backbone']['macs'] / 1e9, 1) == 4.5  # Swin-T: 4.5 G
-    assert [r['part'] for r in lit['backbone']['parts']][2:6] == [
-        'stages.0', 'stages.1', 'stages.2', 'stages.3']
+    assert [r['part'] for r in lit['backbone']['parts']][:5] == [
+        'patch_embed', 'stages.0', 'stages.1', 'stages.2', 'stages.3']
 
 
 def test_command_line_on_a_detector_config_states_the_regions(tmp_path):

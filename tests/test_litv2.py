@@ -11,7 +11,7 @@ from mmvitplug.models import LITv2
 from mmvitplug.models.layers import deform_conv2d_2x2
 
 TOL = dict(rtol=1e-4, atol=1e-4)
-TINY = dict(embed_dims=16, depths=(1, 1, 2, 1), num_heads=(1, 1, 2, 4), mlp_ratio=2.0)
+TINY = dict(embed_dims=16, depths=(1, 1, 2, 1), num_heads=(1, 1, 2, 4), mlp_ratios=2.0)
 
 
 def build_classifier(config: dict):
@@ -79,7 +79,7 @@ def test_released_variants_convert_and_load_strictly(variant, arch, params):
 def test_init_weights_follows_the_authors_scheme():
     model = LITv2(arch=TINY)
     model.init_weights()
-    fc1 = model.stages[0].blocks[0].ffn.fc1
+    fc1 = model.stages[0].blocks[0].mlp.fc1
     assert 0.015 < fc1.weight.std() < 0.025
     assert not fc1.bias.any()
     merge = model.stages[0].downsample
@@ -127,10 +127,26 @@ def test_deform_conv_matches_torchvision(shape):
         torch.testing.assert_close(a, r, msg=name)
 
 
-def test_unsupported_official_options_are_refused():
-    config = dict(embed_dim=32, depths=[1, 1, 2, 1], num_heads=[1, 2, 4, 8], ape=True)
-    with pytest.raises(ValueError, match='ape=False'):
+@pytest.mark.parametrize('option,value,message', [
+    ('ape', True, 'ape=False'),
+    ('patch_size', 2, 'patch_size=4'),
+    ('local_ws', None, 'needs one window size per stage'),
+])
+def test_unsupported_official_options_are_refused(option, value, message):
+    config = dict(embed_dim=32, depths=[1, 1, 2, 1], num_heads=[1, 2, 4, 8],
+                  local_ws=[0, 0, 2, 1])
+    config[option] = value
+    with pytest.raises(ValueError, match=message):
         official_classifier_cfg('litv2', config)
+
+
+def test_official_defaults_are_the_authors():
+    """An option the official config omits takes the authors' default (alpha 0.5, drop path
+    0.1), not the released models' values."""
+    config = dict(embed_dim=32, depths=[1, 1, 2, 1], num_heads=[1, 2, 4, 8],
+                  local_ws=[0, 0, 2, 1])
+    arch = official_classifier_cfg('litv2', config)['backbone']['arch']
+    assert arch['alpha'] == 0.5 and arch['drop_path_rate'] == 0.1
 
 
 def test_unknown_family_is_a_clear_error():

@@ -6,7 +6,7 @@ from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS, init_default_scope
 import mmvitplug  # noqa: F401  (registers the constructor)
 from mmvitplug.models import BackboneLayerDecayOptimWrapperConstructor, BiFormer, FasterViT, LITv2
 
-TINY = dict(dim=16, in_dim=8, depths=(1, 1, 2, 2), num_heads=(1, 1, 2, 4), mlp_ratio=2.0,
+TINY = dict(embed_dims=16, in_dim=8, depths=(1, 1, 2, 2), num_heads=(1, 1, 2, 4), mlp_ratios=2.0,
             layer_scale=0.5)
 
 
@@ -100,3 +100,60 @@ def test_lr_mult_scales_named_parameters_on_top_of_the_layer_decay():
         assert _group_of(scaled, name)['lr'] == pytest.approx(_group_of(plain, name)['lr'] * 0.01)
     other = 'backbone.stages.2.blocks.0.attn.lofi_q.weight'
     assert _group_of(scaled, other)['lr'] == pytest.approx(_group_of(plain, other)['lr'])
+
+
+def _lrs(schedulers, optimizer, steps):
+    rates = []
+    for _ in range(steps):
+        rates.append([g['lr'] for g in optimizer.param_groups])
+        for scheduler in schedulers:
+            scheduler.step()
+    return torch.tensor(rates, dtype=torch.float64)
+
+
+@pytest.mark.filterwarnings('ignore:Detected call of `scheduler.step()`')
+def test_warmup_cosine_is_mmengines_linear_then_cosine():
+    """WarmupCosineLR gives the rates of mmengine's LinearLR + CosineAnnealingLR chain, per
+    iteration, for every parameter group (layer-wise decay rates), through the cool-down."""
+    from mmengine.optim.scheduler import CosineAnnealingLR, LinearLR
+
+    from mmvitplug.models import WarmupCosineLR
+
+    def optimizer():
+        params = [torch.nn.Parameter(torch.zeros(1)) for _ in range(2)]
+        return torch.optim.SGD([dict(params=[params[0]], lr=1.0),
+                                dict(params=[params[1]], lr=0.25)], lr=1.0)
+
+    epoch_length, warmup, end, steps = 3, 2, 6, 9 * 3
+    chained = optimizer()
+    expected = _lrs([
+        LinearLR.build_iter_from_epoch(chained, start_factor=0.01, end=warmup,
+                                       epoch_length=epoch_length),
+        CosineAnnealingLR.build_iter_from_epoch(chained, eta_min=1e-3, begin=warmup, end=end,
+                                                epoch_length=epoch_length)
+    ], chained, steps)
+    one = optimizer()
+    rates = _lrs([WarmupCosineLR.build_iter_from_epoch(
+        one, warmup=warmup, warmup_start_factor=0.01, eta_min=1e-3, end=end,
+        epoch_length=epoch_length)], one, steps)
+    torch.testing.assert_close(rates, expected, rtol=1e-12, atol=0)
+    assert rates[0, 0] == 0.01 and rates[warmup * epoch_length, 0] == 1.0
+    with pytest.raises(ValueError, match='finite end'):
+        WarmupCosineLR(optimizer(), warmup=5)
+
+
+def test_imagenet_configs_change_only_their_own_schedule_numbers():
+    from mmengine.config import Config
+
+    from conftest import REPO
+    recipe = dict(type='WarmupCosineLR', warmup=20, warmup_start_factor=1e-3, eta_min=1e-5,
+                  end=300, by_epoch=True, convert_to_iter_based=True)
+    for config, changes in (('litv2/litv2-s_in1k.py', {}),
+                            ('fastervit/fastervit-2_in1k.py',
+                             dict(warmup_start_factor=2e-4, eta_min=5e-6)),
+                            ('fastervit/fastervit-3_in1k.py',
+                             dict(warmup=35, warmup_start_factor=2e-4, eta_min=5e-6)),
+                            ('biformer/biformer-base_in1k.py',
+                             dict(warmup=5, warmup_start_factor=2e-3))):
+        cfg = Config.fromfile(str(REPO / 'configs' / config))
+        assert cfg.param_scheduler.to_dict() == dict(recipe, **changes), config

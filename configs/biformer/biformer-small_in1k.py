@@ -2,4 +2,4 @@
 # Released weights: 83.8 top-1.
 _base_ = ['./biformer-tiny_in1k.py']
 
-model = dict(backbone=dict(arch='small'), head=dict(in_channels=512))
+model = dict(backbone=dict(arch='small'))

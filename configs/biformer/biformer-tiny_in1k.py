@@ -7,7 +7,6 @@
 #   python tools/test.py configs/biformer/biformer-tiny_in1k.py checkpoints/biformer-tiny_in1k.pth
 _base_ = ['../_base_/recipes/imagenet_1k.py']
 
-warmup_epochs = 5
 model = dict(
     backbone=dict(type='BiFormer', arch='tiny', n_win=7), head=dict(in_channels=512))
 
@@ -15,13 +14,7 @@ train_dataloader = dict(batch_size=128, sampler=dict(_delete_=True, type='Repeat
 val_dataloader = dict(batch_size=128)
 test_dataloader = val_dataloader
 
-optim_wrapper = dict(optimizer=dict(lr=5e-4, weight_decay=0.05), clip_grad=None)
-param_scheduler = [
-    dict(type='LinearLR', start_factor=2e-3, by_epoch=True, begin=0, end=warmup_epochs,
-         convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', eta_min=1e-5, by_epoch=True, begin=warmup_epochs, end=300,
-         convert_to_iter_based=True)
-]
+optim_wrapper = dict(optimizer=dict(lr=5e-4), clip_grad=None)
+param_scheduler = dict(warmup=5, warmup_start_factor=2e-3)
 train_cfg = dict(max_epochs=310)
-auto_scale_lr = dict(base_batch_size=1024)
 custom_hooks = [dict(type='EMAHook', momentum=4e-5, priority='ABOVE_NORMAL')]

@@ -18,4 +18,4 @@ model = dict(
             prefix='backbone.')),
     neck=dict(in_channels=[64, 128, 256, 512]))
 
-optim_wrapper = dict(optimizer=dict(lr=1e-4, weight_decay=0.05))
+optim_wrapper = dict(optimizer=dict(lr=1e-4))

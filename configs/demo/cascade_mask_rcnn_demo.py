@@ -147,7 +147,6 @@ param_scheduler = [
 auto_scale_lr = dict(enable=False, base_batch_size=4)
 
 default_hooks = dict(
-    logger=dict(type='LoggerHook', interval=20),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=max_iters, max_keep_ckpts=2))
-log_processor = dict(type='LogProcessor', window_size=20, by_epoch=False)
+    logger=dict(interval=20), checkpoint=dict(by_epoch=False, interval=max_iters, max_keep_ckpts=2))
+log_processor = dict(window_size=20, by_epoch=False)
 randomness = dict(seed=0)

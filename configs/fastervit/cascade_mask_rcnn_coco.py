@@ -18,5 +18,4 @@ model = dict(
             prefix='backbone.')),
     neck=dict(in_channels=[96, 192, 384, 768]))
 
-optim_wrapper = dict(
-    optimizer=dict(lr=2e-4, weight_decay=0.05), paramwise_cfg=dict(layer_decay_rate=0.9))
+optim_wrapper = dict(paramwise_cfg=dict(layer_decay_rate=0.9))

@@ -7,7 +7,6 @@
 #   python tools/test.py configs/fastervit/fastervit-0_in1k.py checkpoints/fastervit-0_in1k.pth
 _base_ = ['../_base_/recipes/imagenet_1k.py']
 
-warmup_epochs = 20
 model = dict(
     backbone=dict(type='FasterViT', arch='0', drop_path_rate=0.2),
     head=dict(in_channels=512))
@@ -16,13 +15,8 @@ train_dataloader = dict(batch_size=128)
 val_dataloader = dict(batch_size=128)
 test_dataloader = val_dataloader
 
-optim_wrapper = dict(optimizer=dict(lr=5e-3, weight_decay=0.05))
-param_scheduler = [
-    dict(type='LinearLR', start_factor=2e-4, by_epoch=True, begin=0, end=warmup_epochs,
-         convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', eta_min=5e-6, by_epoch=True, begin=warmup_epochs, end=300,
-         convert_to_iter_based=True)
-]
+optim_wrapper = dict(optimizer=dict(lr=5e-3))
+param_scheduler = dict(warmup_start_factor=2e-4, eta_min=5e-6)
 train_cfg = dict(max_epochs=310)
 auto_scale_lr = dict(base_batch_size=4096)
 custom_hooks = [dict(type='EMAHook', momentum=2e-4, priority='ABOVE_NORMAL')]

@@ -3,9 +3,8 @@
 # The released weights reach 83.2 top-1; they are evaluated at crop pct 1.0 (resize to 224).
 _base_ = ['./fastervit-0_in1k.py']
 
-model = dict(backbone=dict(arch='1', drop_path_rate=0.2), head=dict(in_channels=640))
+model = dict(backbone=dict(arch='1'), head=dict(in_channels=640))
 
-optim_wrapper = dict(optimizer=dict(weight_decay=0.05))
 test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='ResizeEdge', scale=224, edge='short', backend='pillow', interpolation='bicubic'),

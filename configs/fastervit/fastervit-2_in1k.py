@@ -3,6 +3,4 @@
 # The released weights reach 84.2 top-1 (crop pct 1.0).
 _base_ = ['./fastervit-1_in1k.py']
 
-model = dict(backbone=dict(arch='2', drop_path_rate=0.2), head=dict(in_channels=768))
-
-optim_wrapper = dict(optimizer=dict(weight_decay=0.05))
+model = dict(backbone=dict(arch='2'), head=dict(in_channels=768))

@@ -6,10 +6,4 @@ _base_ = ['./fastervit-1_in1k.py']
 model = dict(backbone=dict(arch='3', drop_path_rate=0.3), head=dict(in_channels=1024))
 
 optim_wrapper = dict(optimizer=dict(weight_decay=0.075))
-warmup_epochs = 35
-param_scheduler = [
-    dict(type='LinearLR', start_factor=2e-4, by_epoch=True, begin=0, end=warmup_epochs,
-         convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', eta_min=5e-6, by_epoch=True, begin=warmup_epochs, end=300,
-         convert_to_iter_based=True)
-]
+param_scheduler = dict(warmup=35)

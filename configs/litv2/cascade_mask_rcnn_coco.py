@@ -15,4 +15,4 @@ model = dict(
             type='Pretrained', checkpoint='checkpoints/litv2-s_in1k.pth', prefix='backbone.')),
     neck=dict(in_channels=[96, 192, 384, 768]))
 
-optim_wrapper = dict(optimizer=dict(lr=2e-4, weight_decay=1e-4))
+optim_wrapper = dict(optimizer=dict(weight_decay=1e-4))

@@ -6,6 +6,4 @@ _base_ = ['./cascade_mask_rcnn_coco.py']
 model = dict(
     backbone=dict(
         arch='m',
-        drop_path_rate=0.2,
-        init_cfg=dict(checkpoint='checkpoints/litv2-m_in1k.pth')),
-    neck=dict(in_channels=[96, 192, 384, 768]))
+        init_cfg=dict(checkpoint='checkpoints/litv2-m_in1k.pth')))

@@ -2,4 +2,4 @@
 # 83.3 top-1.
 _base_ = ['./litv2-s_in1k.py']
 
-model = dict(backbone=dict(arch='m', drop_path_rate=0.3), head=dict(in_channels=768))
+model = dict(backbone=dict(arch='m', drop_path_rate=0.3))

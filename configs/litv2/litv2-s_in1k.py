@@ -15,4 +15,3 @@ val_dataloader = dict(batch_size=128)
 test_dataloader = val_dataloader
 
 optim_wrapper = dict(paramwise_cfg=dict(lr_mult=dict(conv_offset=0.01)))
-auto_scale_lr = dict(base_batch_size=1024)

@@ -5,7 +5,4 @@ _base_ = ['./upernet_ade20k.py']
 model = dict(
     backbone=dict(
         arch='m',
-        drop_path_rate=0.2,
-        init_cfg=dict(checkpoint='checkpoints/litv2-m_in1k.pth')),
-    decode_head=dict(in_channels=[96, 192, 384, 768]),
-    auxiliary_head=dict(in_channels=384))
+        init_cfg=dict(checkpoint='checkpoints/litv2-m_in1k.pth')))

@@ -1,4 +1,6 @@
-"""Official checkpoints -> mmvitplug / mmpretrain keys, one module per family.
+"""Official checkpoints -> mmvitplug / mmpretrain keys, one module per family, each a
+:class:`~mmvitplug.converters.common.FamilyConverter` (rename table, table of the authors'
+constructor options, released-layout recognition).
 
 ``official_to_mmpretrain(family, state_dict)`` returns the keys of an mmpretrain
 ``ImageClassifier`` (``backbone.*``, ``head.fc.*``) built from
@@ -11,32 +13,36 @@ from typing import Dict, Optional
 import torch
 
 from . import biformer, fastervit, litv2
+from .common import FamilyConverter
 
-_FAMILIES = {'biformer': biformer, 'fastervit': fastervit, 'litv2': litv2}
+#: family name -> its converter
+CONVERTERS: Dict[str, FamilyConverter] = {
+    m.CONVERTER.family: m.CONVERTER for m in (biformer, fastervit, litv2)}
 
 __all__ = [
-    'official_to_mmpretrain', 'official_classifier_cfg', 'load_official_checkpoint',
-    'convert_checkpoint', 'ConversionError'
+    'CONVERTERS', 'ConversionError', 'FamilyConverter', 'convert_checkpoint', 'get_converter',
+    'load_official_checkpoint', 'official_classifier_cfg', 'official_to_mmpretrain'
 ]
 
 
-def _family(family: str):
+def get_converter(family: str) -> FamilyConverter:
+    """The converter of ``family`` (``'fastervit'``, ``'biformer'`` or ``'litv2'``)."""
     try:
-        return _FAMILIES[family]
+        return CONVERTERS[family]
     except KeyError:
         raise ValueError(f'unknown family {family!r}; converters exist for '
-                         f'{sorted(_FAMILIES)}') from None
+                         f'{sorted(CONVERTERS)}') from None
 
 
 def official_to_mmpretrain(family: str,
                            official_state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
     """Rename an official state_dict to mmpretrain ``ImageClassifier`` keys."""
-    return _family(family).official_to_mmpretrain(official_state_dict)
+    return get_converter(family).official_to_mmpretrain(official_state_dict)
 
 
 def official_classifier_cfg(family: str, official_config: dict) -> dict:
     """mmpretrain ``ImageClassifier`` config equivalent to the official model's kwargs."""
-    return _family(family).official_classifier_cfg(official_config)
+    return get_converter(family).official_classifier_cfg(official_config)
 
 
 class ConversionError(Exception):
@@ -85,18 +91,18 @@ def convert_checkpoint(family: str, src: str, dst: str, official_config: Optiona
     """
     from mmvitplug.version import __version__
 
-    module = _family(family)
+    converter = get_converter(family)
     official = load_official_checkpoint(src, trust_source)
     arch = None
     if official_config is None:
         try:
-            inferred = module.infer_config(official)
+            inferred = converter.infer_config(official)
         except (KeyError, ValueError) as err:
             raise ConversionError(str(err)) from None
         arch, official_config = inferred['arch'], inferred['config']
     try:
-        converted = module.official_to_mmpretrain(official)
-        cfg = module.official_classifier_cfg(official_config)
+        converted = converter.official_to_mmpretrain(official)
+        cfg = converter.official_classifier_cfg(official_config)
     except (KeyError, ValueError) as err:
         raise ConversionError(str(err)) from None
     _check_loads_strictly(cfg, converted)

@@ -1,4 +1,5 @@
-"""Layer-wise learning-rate decay for any model whose backbone has ``get_layer_depth``.
+"""Optimisation pieces of the configs: layer-wise learning-rate decay for any model whose
+backbone has ``get_layer_depth``, and the warm-up + cosine schedule as one scheduler.
 
 mmdet's and mmseg's own decay constructors only know ConvNeXt and BEiT; this one asks the
 backbone for each parameter's layer, so it serves FasterViT, BiFormer and LITv2 (and any
@@ -19,14 +20,17 @@ FasterViT's continuous relative position bias MLPs (``pos_bias``) and carrier-to
 initialisation (``carrier_init``). ``lr_mult`` scales the rate of parameters by name fragment,
 e.g. ``dict(conv_offset=0.01)`` for LITv2's deformable-merging offsets as the authors train them.
 """
+import math
 from typing import List, Optional
 
 import torch.nn as nn
 from mmengine.logging import MMLogger
 from mmengine.optim import DefaultOptimWrapperConstructor
-from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS
+from mmengine.optim.scheduler.lr_scheduler import LRSchedulerMixin
+from mmengine.optim.scheduler.param_scheduler import INF, _ParamScheduler
+from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS, PARAM_SCHEDULERS
 
-__all__ = ['BackboneLayerDecayOptimWrapperConstructor']
+__all__ = ['BackboneLayerDecayOptimWrapperConstructor', 'WarmupCosineLR']
 
 NO_DECAY_NAMES = ('pos_embed', 'pos_bias', 'carrier_init')
 
@@ -87,3 +91,61 @@ class BackboneLayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
             f'{num_layers} layers, '
             f'{sum(len(g["params"]) for g in groups.values() if g["weight_decay"] == 0)} '
             'parameters without weight decay')
+
+
+@PARAM_SCHEDULERS.register_module()
+class WarmupCosineLR(LRSchedulerMixin, _ParamScheduler):
+    """Linear warm-up, then cosine decay: mmengine's ``LinearLR(start_factor, end=warmup)``
+    followed by ``CosineAnnealingLR(eta_min, begin=warmup, end=end)``, as one scheduler.
+
+    Being one dict, it lets a config change one number of its base's schedule
+    (``param_scheduler = dict(warmup=35)``) where a list of two schedulers would have to be
+    restated whole. The learning rates are those of the two chained schedulers (closed form;
+    tested against them), and after ``end`` the rate stays at the last one (a cool-down at
+    about ``eta_min`` where training runs longer than ``end``).
+
+    Args:
+        optimizer: the optimizer (wrapper).
+        warmup: length of the linear warm-up (epochs with ``by_epoch``, else iterations),
+            counted from ``begin``.
+        warmup_start_factor: the first step's fraction of each group's rate.
+        eta_min: the rate the cosine decays to (absolute, every group).
+        begin, end: where the schedule starts and ends (``end`` is needed).
+        last_step, by_epoch, verbose: as mmengine's schedulers (``convert_to_iter_based=True``
+            in the config steps per iteration, warm-up included).
+    """
+
+    def __init__(self, optimizer, warmup: int, warmup_start_factor: float = 1e-3,
+                 eta_min: float = 0.0, begin: int = 0, end: int = INF, last_step: int = -1,
+                 by_epoch: bool = True, verbose: bool = False) -> None:
+        if not 0.0 <= warmup_start_factor <= 1.0:
+            raise ValueError(f'warmup_start_factor must be in [0, 1], got {warmup_start_factor}')
+        if end == INF or not 0 <= warmup < end - begin:
+            raise ValueError(f'WarmupCosineLR needs a finite end after the warm-up, got '
+                             f'warmup={warmup}, begin={begin}, end={end}')
+        self.warmup = warmup
+        self.warmup_start_factor = warmup_start_factor
+        self.eta_min = eta_min
+        super().__init__(optimizer, begin=begin, end=end, last_step=last_step,
+                         by_epoch=by_epoch, verbose=verbose)
+
+    @classmethod
+    def build_iter_from_epoch(cls, *args, warmup: int, begin: int = 0, end: int = INF,
+                              by_epoch: bool = True, epoch_length: Optional[int] = None,
+                              **kwargs) -> 'WarmupCosineLR':
+        """The scheduler with ``warmup``, ``begin`` and ``end`` given in epochs, stepping per
+        iteration."""
+        if not by_epoch or not epoch_length:
+            raise ValueError('convert_to_iter_based needs by_epoch=True and the epoch length')
+        return cls(*args, warmup=warmup * epoch_length, begin=int(begin * epoch_length),
+                   end=end if end == INF else int(end * epoch_length), by_epoch=False, **kwargs)
+
+    def _get_value(self) -> List[float]:
+        t, warmup = self.last_step, self.warmup
+        if t < warmup:
+            # LinearLR reaches the full rate at its last step (warmup - 1).
+            ramp = 1.0 if warmup <= 1 else t / (warmup - 1)
+            factor = self.warmup_start_factor + (1.0 - self.warmup_start_factor) * ramp
+            return [base * factor for base in self.base_values]
+        cosine = (1 + math.cos(math.pi * (t - warmup) / (self.end - self.begin - warmup))) / 2
+        return [self.eta_min + (base - self.eta_min) * cosine for base in self.base_values]

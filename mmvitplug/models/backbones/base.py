@@ -1,23 +1,61 @@
-"""Plumbing shared by the four-stage backbones: arch lookup, input checks, output selection,
-gradient checkpointing, freezing, ``norm_eval`` and layer ids for lr decay.
+"""The skeleton shared by the three backbones (:class:`HierarchicalBackbone`): arch settings
+(zoo entry or dict, merged with constructor overrides in one place), ``feature_info``, a stem
+and four :class:`Stage` s (blocks, then a downsampling), output norms, input checks, gradient
+checkpointing, freezing, ``norm_eval`` and layer ids for lr decay.
 
-A subclass builds ``patch_embed``, ``stages`` (each with ``blocks`` and optionally
-``downsample``) and ``norm{i}`` for ``i`` in ``out_indices``, sets ``depths``, and implements
-``_stages(x, num_stages)``, a generator of ``(index, NCHW stage feature)``.
+A family subclass declares its ``arch_zoo``, ``arch_defaults`` and ``required_arch_keys`` and
+builds its parts in :meth:`~HierarchicalBackbone._make_stem` and
+:meth:`~HierarchicalBackbone._make_stage`; the forward pass is the skeleton's. Between stages
+maps are NCHW tensors in channels-last memory (the convs run faster on it, and the blocks'
+(B, H, W, C) token views of it are contiguous).
 """
 import os.path as osp
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
+import re
+import warnings
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 from mmengine.model import BaseModule
 from torch.utils.checkpoint import checkpoint
 
+from ..layers import LayerNorm2d, calculate_drop_path_rates
+
+#: Keys of dict archs renamed in this version (old name -> new name); still accepted, with a
+#: warning.
+RENAMED_ARCH_KEYS = {'dim': 'embed_dims', 'mlp_ratio': 'mlp_ratios'}
+
+
+class Stage(nn.Module):
+    """One stage: its blocks, then (except after the last stage) the downsampling that feeds
+    the next one. The backbone calls the downsampling itself, only where a later stage needs
+    it.
+
+    Args:
+        blocks: the blocks, each NCHW map -> NCHW map.
+        downsample: the module halving the map for the next stage, or None.
+    """
+
+    def __init__(self, blocks: Sequence[nn.Module], downsample: Optional[nn.Module] = None) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList(blocks)
+        self.downsample = downsample
+
+    def run_blocks(self, x: torch.Tensor, run: Callable[..., torch.Tensor]) -> torch.Tensor:
+        """The blocks on an NCHW map; ``run(block, *inputs)`` calls one block (the backbone
+        passes its gradient-checkpointing wrapper)."""
+        for block in self.blocks:
+            x = run(block, x)
+        return x
+
 
 class HierarchicalBackbone(BaseModule):
     """Base of :class:`FasterViT`, :class:`BiFormer` and :class:`LITv2` (not registered).
 
     Args:
+        arch: a key of ``arch_zoo`` or a dict of arch settings (``required_arch_keys`` plus any
+            key of ``arch_defaults``; per-stage keys take one value per stage or one value for
+            all, and an int ``embed_dims`` is the first stage's width, doubled at every stage).
         in_channels: input image channels.
         out_indices: stages whose (normalised) features ``forward`` returns; negative indices
             count from the last stage.
@@ -25,49 +63,169 @@ class HierarchicalBackbone(BaseModule):
             output norms; -1 freezes nothing.
         norm_eval: keep BatchNorm layers in eval mode during training.
         with_cp: gradient checkpointing of every block (saves memory, costs time).
+        drop_path_rate: stochastic depth, rising linearly over all blocks from 0 to this rate;
+            None takes the arch's.
         init_cfg: mmengine init config, e.g. ``dict(type='Pretrained', checkpoint=...,
-            prefix='backbone.')``.
+            prefix='backbone.')``; nothing is loaded at construction.
+        **overrides: the family's arch settings given as constructor arguments (its knobs);
+            None keeps the arch's value.
+
+    Attributes:
+        arch_settings: the merged settings the model was built from (per-stage values as
+            tuples).
+        embed_dims: per-stage widths.
+        depths: blocks per stage.
+        feature_info: one dict per stage, as timm's: ``num_chs`` (width), ``reduction``
+            (stride: 4, 8, 16, 32) and ``module`` (name of the stage); the single source of the
+            output widths.
     """
 
     family: str = ''
     arch_zoo: Dict[str, dict] = {}
+    #: every optional arch setting with its default; a dict arch may set any of them
+    arch_defaults: Dict[str, object] = {}
+    #: settings a dict arch must give
+    required_arch_keys: Tuple[str, ...] = ()
+    #: settings with one value per stage (a single value is repeated, see ``arch``)
+    per_stage_keys: Tuple[str, ...] = ('embed_dims', 'depths')
+    #: ``(old key pattern, replacement)`` regexes for checkpoints of earlier mmvitplug versions,
+    #: applied to the keys of a state_dict being loaded (any loader: ``load_state_dict``,
+    #: mmengine's ``Pretrained`` init, runner resume)
+    renamed_keys: Tuple[Tuple[str, str], ...] = ()
     #: variant -> (file name, where to get it) of the authors' ImageNet weights, named in the
     #: error raised when a configured pretrained checkpoint is missing
     released_checkpoints: Dict[str, Tuple[str, str]] = {}
-    arch_keys: Tuple[str, ...] = ()
     num_stages = 4
     min_size = 32
 
-    def __init__(self, in_channels: int, out_indices: Sequence[int], frozen_stages: int,
-                 norm_eval: bool, with_cp: bool,
-                 init_cfg: Optional[Union[dict, List[dict]]]) -> None:
+    def __init__(self,
+                 arch: Union[str, dict],
+                 in_channels: int = 3,
+                 out_indices: Sequence[int] = (0, 1, 2, 3),
+                 frozen_stages: int = -1,
+                 norm_eval: bool = False,
+                 with_cp: bool = False,
+                 drop_path_rate: Optional[float] = None,
+                 init_cfg: Optional[Union[dict, List[dict]]] = None,
+                 **overrides) -> None:
         super().__init__(init_cfg)
         n = self.num_stages
-        if not out_indices or any(not -n <= i < n for i in out_indices):
-            raise ValueError(f'out_indices must index the {n} stages, got {tuple(out_indices)}')
         if not -1 <= frozen_stages <= n:
             raise ValueError(f'frozen_stages must be in [-1, {n}], got {frozen_stages}')
         self.in_channels = in_channels
-        self.out_indices = tuple(i % n for i in out_indices)
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
         self.with_cp = with_cp
-        self.depths: Tuple[int, ...] = ()
-        self.arch_name: Optional[str] = None  # the arch_zoo key, None for a dict arch
+        #: the arch_zoo key, None for a dict arch
+        self.arch_name: Optional[str] = arch.lower() if isinstance(arch, str) else None
+        cfg = self.arch_settings_of(arch, drop_path_rate=drop_path_rate, **overrides)
+        self.arch_settings = cfg
+        self.embed_dims: Tuple[int, ...] = cfg['embed_dims']
+        self.depths: Tuple[int, ...] = cfg['depths']
+        self.feature_info = [
+            dict(num_chs=c, reduction=2**(i + 2), module=f'stages.{i}')
+            for i, c in enumerate(self.embed_dims)
+        ]
+        # Outputs are chosen among, and their norms sized by, the stages of feature_info.
+        outputs = len(self.feature_info)
+        if not out_indices or any(not -outputs <= i < outputs for i in out_indices):
+            raise ValueError(f'out_indices must index the {outputs} stages, got '
+                             f'{tuple(out_indices)}')
+        self.out_indices = tuple(i % outputs for i in out_indices)
 
-    def _arch_settings(self, arch: Union[str, dict]) -> dict:
-        """Hyper-parameters of ``arch`` (a zoo key or a dict); records ``arch_name``."""
+        self.patch_embed = self._make_stem(cfg)
+        rates = calculate_drop_path_rates(cfg['drop_path_rate'], self.depths)
+        self.stages = nn.ModuleList(self._make_stage(i, cfg, rates[i]) for i in range(n))
+        for i in self.out_indices:
+            self.add_module(f'norm{i}', self._make_out_norm(i, cfg))
+        if self.renamed_keys:
+            self._register_load_state_dict_pre_hook(self._rename_old_keys)
+        self._freeze_stages()
+
+    def _rename_old_keys(self, state_dict: dict, prefix: str, *args) -> None:
+        """Load-time hook: keys of earlier versions (``renamed_keys``) to today's names."""
+        for key in [k for k in state_dict if k.startswith(prefix)]:
+            local = key[len(prefix):]
+            for pattern, replacement in self.renamed_keys:
+                renamed = re.sub(pattern, replacement, local)
+                if renamed != local:
+                    state_dict[prefix + renamed] = state_dict.pop(key)
+                    break
+
+    # ------------------------------------------------------------------ arch settings
+    @classmethod
+    def arch_settings_of(cls, arch: Union[str, dict], **overrides) -> dict:
+        """The settings a model built with ``arch`` and constructor ``overrides`` uses:
+        ``arch_defaults``, updated by the zoo entry or dict ``arch``, then by the non-None
+        ``overrides``; per-stage values as tuples; checked by the family's rules."""
+        family = cls.family
         if isinstance(arch, str):
             key = arch.lower()
-            if key not in self.arch_zoo:
-                raise ValueError(f'unknown {self.family} arch {arch!r}; choose one of '
-                                 f'{sorted(self.arch_zoo)} or pass a dict')
-            self.arch_name = key
-            return dict(self.arch_zoo[key])
-        missing = set(self.arch_keys) - set(arch)
-        if missing:
-            raise ValueError(f'{self.family} arch dict misses {sorted(missing)}')
-        return dict(arch)
+            if key not in cls.arch_zoo:
+                raise ValueError(f'unknown {family} arch {arch!r}; choose one of '
+                                 f'{sorted(cls.arch_zoo)} or pass a dict')
+            settings = dict(cls.arch_zoo[key])
+        elif isinstance(arch, dict):
+            settings = {}
+            for key, value in arch.items():
+                if key in RENAMED_ARCH_KEYS and RENAMED_ARCH_KEYS[key] not in arch:
+                    warnings.warn(f'{family} arch key {key!r} is now called '
+                                  f'{RENAMED_ARCH_KEYS[key]!r}', FutureWarning, stacklevel=4)
+                    key = RENAMED_ARCH_KEYS[key]
+                settings[key] = value
+            missing = [k for k in cls.required_arch_keys if k not in settings]
+            if missing:
+                raise ValueError(f'{family} arch dict misses {missing}')
+            accepted = set(cls.required_arch_keys) | set(cls.arch_defaults)
+            unknown = sorted(set(settings) - accepted)
+            if unknown:
+                raise ValueError(f'{family} arch dict has unknown keys {unknown}; it takes '
+                                 f'{sorted(accepted)}')
+        else:
+            raise ValueError(f'{family} arch must be a variant name or a dict, got {arch!r}')
+        cfg = dict(cls.arch_defaults)
+        cfg.update(settings)
+        cfg.update({k: v for k, v in overrides.items() if v is not None})
+        for key in cls.per_stage_keys:
+            cfg[key] = cls._per_stage(key, cfg[key])
+        return cls._check_settings(cfg)
+
+    @classmethod
+    def _per_stage(cls, key: str, value):
+        """``value`` as one entry per stage; None stays None (the family's own default)."""
+        n = cls.num_stages
+        if value is None:
+            return None
+        if isinstance(value, (int, float)):  # bool included
+            value = [value * 2**i for i in range(n)] if key == 'embed_dims' else [value] * n
+        value = tuple(value)
+        if len(value) != n:
+            raise ValueError(f'{cls.family} {key} needs one value per stage ({n}) or one for '
+                             f'all, got {value}')
+        return value
+
+    @classmethod
+    def _check_settings(cls, cfg: dict) -> dict:
+        """Validate the merged settings (the family's own rules); may normalise them."""
+        return cfg
+
+    # ------------------------------------------------------------------ parts
+    def _make_stem(self, cfg: dict) -> nn.Module:
+        """The stride-4 stem: NCHW image -> NCHW stage-1 map."""
+        raise NotImplementedError
+
+    def _make_stage(self, index: int, cfg: dict, drop_path_rates: List[float]) -> Stage:
+        """Stage ``index`` (0-based) with one drop-path rate per block; a downsampling to stage
+        ``index + 1`` except for the last stage."""
+        raise NotImplementedError
+
+    def _make_out_norm(self, index: int, cfg: dict) -> nn.Module:
+        """Output norm of stage ``index``: the released classifier's final BatchNorm on the
+        last stage, a LayerNorm elsewhere (families override)."""
+        width = self.feature_info[index]['num_chs']
+        if index == len(self.feature_info) - 1:
+            return nn.BatchNorm2d(width)
+        return LayerNorm2d(width, eps=1e-6)
 
     @classmethod
     def missing_checkpoint_message(cls, checkpoint: str, arch: Optional[str] = None) -> str:
@@ -106,10 +264,18 @@ class HierarchicalBackbone(BaseModule):
         return module(*args)
 
     def _stages(self, x: torch.Tensor, num_stages: int) -> Iterator[Tuple[int, torch.Tensor]]:
-        raise NotImplementedError
+        """Yield ``(index, NCHW stage feature)`` for the first ``num_stages`` stages; the
+        downsampling after a stage runs only where a later stage is needed."""
+        x = self.patch_embed(x.contiguous(memory_format=torch.channels_last))
+        for i, stage in enumerate(self.stages[:num_stages]):
+            x = stage.run_blocks(x, self._checkpointed)
+            yield i, x
+            if i + 1 < num_stages:
+                x = stage.downsample(x)
 
     def forward_stages(self, x: torch.Tensor) -> List[torch.Tensor]:
-        """The four raw stage features (NCHW), before downsampling and output norms."""
+        """The raw stage features (NCHW, one per stage), before downsampling and output
+        norms."""
         self._check_input(x)
         return [feat.contiguous() for _, feat in self._stages(x, self.num_stages)]
 

@@ -12,19 +12,35 @@ Regions: the released models cut every BRA map into ``n_win x n_win`` regions (7
 as the authors' ``auto_pad`` does, so at sizes the authors' models accept without padding the
 outputs are theirs. ``region_size`` instead fixes the region side in tokens per stage, so the
 number of regions grows with the image and attention cost stays linear in the pixels.
+
+This file holds what is BiFormer's own: its stem and downsampling convs, its block (a
+depthwise-conv position encoding in front of a pre-norm transformer block, with an inference
+path of bounded memory), the variants and the region policies. The attention itself is in
+:mod:`mmvitplug.models.layers.bra`.
 """
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torchvision.ops import StochasticDepth
 
 from mmvitplug.registry import register_model
-from ..layers import BiLevelRoutingAttention, GlobalAttentionLePE, LayerNorm2d, Mlp, conv_bn_act
-from .base import HierarchicalBackbone
+from ..layers import (BiLevelRoutingAttention, ConvFFN, GlobalAttentionLePE, Mlp,
+                      TransformerBlock, conv_bn_act, inference_fast_path)
+from .base import HierarchicalBackbone, Stage
 
 __all__ = ['BiFormer']
+
+#: ``topks`` value of a stage with global attention and LePE instead of BRA (the released
+#: models' last stage; the authors' code uses the same value).
+GLOBAL_ATTENTION = -2
+#: Heads of that global attention: the authors' ``AttentionLePE`` default, which no released
+#: model changes (it does not follow ``head_dim``).
+GLOBAL_ATTENTION_HEADS = 8
+# Inference runs a token-wise MLP over chunks of at most this many hidden activations
+# (elements): chunks give the same result while its transient memory (3x the map at mlp_ratio
+# 3) stops scaling with the image.
+MLP_CHUNK_ELEMENTS = 1 << 21
 
 
 class ConvBN(nn.Sequential):
@@ -47,68 +63,80 @@ class Stem(nn.Sequential):
         super().__init__(ConvBN(in_channels, dim // 2, 'gelu'), ConvBN(dim // 2, dim))
 
 
-# Inference runs the MLP over chunks of at most this many hidden activations (elements): the MLP
-# is token-wise, so chunks give the same result while its transient memory (3x the map at
-# mlp_ratio 3) stops scaling with the image.
-MLP_CHUNK_ELEMENTS = 1 << 21
+class BiFormerBlock(TransformerBlock):
+    """``x + dwconv3x3(x)`` (position encoding; none when ``pos_kernel`` is 0), then a pre-norm
+    transformer block, on (B, C, H, W) maps.
 
+    Args:
+        dim: channels.
+        attn: BRA or global attention with LePE.
+        hidden_dim: the MLP's hidden width.
+        pos_kernel: kernel of the position-encoding conv, 3 or 0 (the authors'
+            ``before_attn_dwconv``, which they pad by 1).
+        mlp_dwconv: a 3x3 depthwise conv inside the MLP (:class:`ConvFFN`; the authors' option
+            of that name); otherwise the token-wise :class:`Mlp`.
+        drop_path, layer_scale: as :class:`TransformerBlock`.
+    """
 
-class BiFormerBlock(nn.Module):
-    """Depthwise-conv position encoding, then pre-norm attention and MLP, on (B, C, H, W)."""
-
-    def __init__(self, dim: int, attn: nn.Module, mlp_ratio: float,
-                 drop_path: float = 0.0) -> None:
-        super().__init__()
-        self.pos_embed = nn.Conv2d(dim, dim, 3, padding=1, groups=dim)
-        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
-        self.attn = attn
-        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
-        self.mlp = Mlp(dim, int(dim * mlp_ratio))
-        self.drop_path = StochasticDepth(drop_path, mode='row')
+    def __init__(self, dim: int, attn: nn.Module, hidden_dim: int, pos_kernel: int = 3,
+                 mlp_dwconv: bool = False, drop_path: float = 0.0,
+                 layer_scale: Optional[float] = None) -> None:
+        pos_embed = nn.Conv2d(dim, dim, 3, padding=1, groups=dim) if pos_kernel else None
+        mlp = (ConvFFN if mlp_dwconv else Mlp)(dim, hidden_dim)
+        super().__init__(dim, attn, mlp, pos_embed, drop_path, layer_scale, norm_eps=1e-6)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x + dwconv(x) as one conv: the identity folded into the kernel's centre tap.
-        kernel = self.pos_embed.weight.clone()
-        kernel[:, 0, 1, 1] += 1
-        x = F.conv2d(x, kernel, self.pos_embed.bias, padding=1, groups=x.shape[1])
+        if self.pos_embed is not None:
+            # x + dwconv(x) as one conv: the identity folded into the kernel's centre tap.
+            kernel = self.pos_embed.weight.clone()
+            kernel[:, 0, 1, 1] += 1
+            x = F.conv2d(x, kernel, self.pos_embed.bias, padding=1, groups=x.shape[1])
         # (B, H, W, C); a view when the map is channels-last, as inside the backbone.
         t = x.permute(0, 2, 3, 1).contiguous()
-        if self.training or torch.is_grad_enabled():
-            t = t + self.drop_path(self.attn(t, self.norm1))
-            t = t + self.drop_path(self.mlp(self.norm2(t)))
+        # This block's own tensor (the conv's output, or a copy), which it may update in place.
+        owned = self.pos_embed is not None or t.data_ptr() != x.data_ptr()
+        if self.training or not owned or not inference_fast_path():
+            return self.forward_tokens(t).permute(0, 3, 1, 2)
+        # Inference fast path: residual updates in place, a token-wise MLP in chunks of tokens.
+        t += _scaled(self.attn(t, self.norm1), self.gamma1)
+        if not self.mlp.token_wise:
+            t += _scaled(self.mlp(self.norm2(t)), self.gamma2)
             return t.permute(0, 3, 1, 2)
-        # Inference: residual updates in place (t is this block's own tensor), MLP in chunks.
-        t += self.attn(t, self.norm1)
         tokens = t.view(-1, t.shape[-1])
         rows = max(1, MLP_CHUNK_ELEMENTS // self.mlp.fc1.out_features)
         for start in range(0, tokens.shape[0], rows):
             part = tokens[start:start + rows]
-            part += self.mlp(self.norm2(part))
+            part += _scaled(self.mlp(self.norm2(part)), self.gamma2)
         return t.permute(0, 3, 1, 2)
 
 
-class BiFormerStage(nn.Module):
-    """Blocks of one stage, then (except the last stage) the downsampling conv."""
-
-    def __init__(self, blocks: List[BiFormerBlock], downsample: Optional[nn.Module]) -> None:
-        super().__init__()
-        self.blocks = nn.ModuleList(blocks)
-        self.downsample = downsample
+def _scaled(x: torch.Tensor, gamma: Optional[torch.Tensor]) -> torch.Tensor:
+    return x if gamma is None else x * gamma
 
 
-_RELEASED = dict(topks=(1, 4, 16, -2), head_dim=32, mlp_ratio=3.0)
+_RELEASED = dict(topks=(1, 4, 16, GLOBAL_ATTENTION), head_dim=32, mlp_ratios=3.0)
 
 
 @register_model
 class BiFormer(HierarchicalBackbone):
     """BiFormer backbone for detection, segmentation and classification.
 
+    Output norms: stage 4's is the released model's final BatchNorm, stages 1-3 get a
+    LayerNorm (the authors' dense models use a fresh LayerNorm on all four).
+
     Args:
-        arch: ``'tiny'``, ``'small'``, ``'base'`` or a dict with ``embed_dims`` (4 widths),
-            ``depths`` and optionally ``qk_dims`` (query/key widths, default the widths),
-            ``topks`` (routed regions per stage; -2 = global attention with LePE, the released
-            last stage), ``head_dim`` (32; BRA heads = qk width / head_dim), ``mlp_ratio`` (3),
-            ``drop_path_rate``.
+        arch: ``'tiny'``, ``'small'``, ``'base'`` or a dict with ``embed_dims`` (per-stage widths,
+            or the stage-1 width, doubled per stage) and ``depths``, and optionally any of
+            ``qk_dims`` (query/key widths; None: the widths), ``topks`` (below),
+            ``head_dim`` (32; BRA heads = qk width / head_dim), ``mlp_ratios`` (3),
+            ``side_dwconv`` (5: kernel of the depthwise LePE conv on V, padding kernel // 2;
+            0: no LePE), ``before_attn_dwconv`` (3: the 3x3 depthwise position-encoding conv
+            before each block; 0: none), ``mlp_dwconv`` (False; True: a 3x3 depthwise conv
+            inside the MLP), ``layer_scale`` (initial value of per-channel residual scales;
+            None: none, the authors' ``layer_scale_init_value=-1``), ``n_win``,
+            ``region_size`` and ``drop_path_rate``. These are the authors' constructor
+            options of the same names; per-stage values take one value per stage or one for
+            all.
         in_channels: input image channels.
         n_win: regions per side in every BRA stage (the released policy; the authors use 7
             for ImageNet, 8 for ADE20K 512 crops, 16 for COCO). Default 7 unless
@@ -116,33 +144,29 @@ class BiFormer(HierarchicalBackbone):
         region_size: tokens per region side, one int for all BRA stages or one per stage
             (e.g. ``(8, 4, 2)``, ImageNet-224's regions); exclusive with ``n_win``. The number
             of regions then grows with the input, so attention stays linear in the pixels.
-        topks: routed regions per stage; None takes the arch's.
-        out_indices: stages whose (normalised) features ``forward`` returns. Stage 4's output
-            norm is the released model's final BatchNorm; stages 1-3 get a LayerNorm.
-        frozen_stages: freeze the stem (0) and stages ``0..frozen_stages-1`` (>= 1).
-        norm_eval: keep BatchNorm layers in eval mode during training.
-        with_cp: gradient checkpointing of every block (saves memory, costs time).
-        drop_path_rate: stochastic depth, linearly increasing over all blocks; default per arch
-            (the authors' 0.1 / 0.15 / 0.4).
-        init_cfg: mmengine init config, e.g. ``dict(type='Pretrained', checkpoint=...,
-            prefix='backbone.')``.
+        topks: routed regions per stage (-2: global attention with LePE, the released last
+            stage); None takes the arch's.
+        **kwargs: ``out_indices``, ``frozen_stages``, ``norm_eval``, ``with_cp``,
+            ``drop_path_rate`` (None: the arch's) and ``init_cfg``, as every backbone
+            (:class:`~mmvitplug.models.backbones.base.HierarchicalBackbone`).
     """
 
     family = 'BiFormer'
     arch_zoo: Dict[str, dict] = {
-        'tiny': dict(_RELEASED, embed_dims=(64, 128, 256, 512), depths=(2, 2, 8, 2),
-                     drop_path_rate=0.1),
-        'small': dict(_RELEASED, embed_dims=(64, 128, 256, 512), depths=(4, 4, 18, 4),
-                      drop_path_rate=0.15),
-        'base': dict(_RELEASED, embed_dims=(96, 192, 384, 768), depths=(4, 4, 18, 4),
-                     drop_path_rate=0.4),
+        'tiny': dict(_RELEASED, embed_dims=64, depths=(2, 2, 8, 2), drop_path_rate=0.1),
+        'small': dict(_RELEASED, embed_dims=64, depths=(4, 4, 18, 4), drop_path_rate=0.15),
+        'base': dict(_RELEASED, embed_dims=96, depths=(4, 4, 18, 4), drop_path_rate=0.4),
     }
+    required_arch_keys = ('embed_dims', 'depths')
+    arch_defaults = dict(_RELEASED, qk_dims=None, side_dwconv=5, before_attn_dwconv=3,
+                         mlp_dwconv=False, layer_scale=None, n_win=None, region_size=None,
+                         drop_path_rate=0.0)
+    per_stage_keys = ('embed_dims', 'depths', 'qk_dims', 'topks', 'mlp_ratios')
     released_checkpoints = {
         v: (f'biformer_{v}_best.pth', 'OneDrive link in the README of '
             'https://github.com/rayleizhu/BiFormer')
         for v in ('tiny', 'small', 'base')
     }
-    arch_keys = ('embed_dims', 'depths')
 
     def __init__(self,
                  arch: Union[str, dict] = 'tiny',
@@ -150,27 +174,26 @@ class BiFormer(HierarchicalBackbone):
                  n_win: Optional[int] = None,
                  region_size: Optional[Union[int, Sequence[int]]] = None,
                  topks: Optional[Sequence[int]] = None,
-                 out_indices: Sequence[int] = (0, 1, 2, 3),
-                 frozen_stages: int = -1,
-                 norm_eval: bool = False,
-                 with_cp: bool = False,
-                 drop_path_rate: Optional[float] = None,
-                 init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
-        super().__init__(in_channels, out_indices, frozen_stages, norm_eval, with_cp, init_cfg)
-        cfg = dict(_RELEASED, drop_path_rate=0.0)
-        cfg.update(self._arch_settings(arch))
-        if topks is not None:
-            cfg['topks'] = topks
-        if drop_path_rate is not None:
-            cfg['drop_path_rate'] = drop_path_rate
-        dims, depths = tuple(cfg['embed_dims']), tuple(cfg['depths'])
-        qk_dims, topks = tuple(cfg.get('qk_dims', dims)), tuple(cfg['topks'])
-        if not len(dims) == len(depths) == len(qk_dims) == len(topks) == 4:
-            raise ValueError('embed_dims, depths, qk_dims and topks need one value per stage, '
-                             f'got {dims}, {depths}, {qk_dims}, {topks}')
-        if any(k < 1 and k != -2 for k in topks):
-            raise ValueError(f'topks must be >= 1 (routed regions) or -2 (global attention '
-                             f'with LePE), got {topks}')
+                 **kwargs) -> None:
+        super().__init__(arch, in_channels, n_win=n_win, region_size=region_size, topks=topks,
+                         **kwargs)
+        self.n_win = self.arch_settings['n_win']
+        self.region_size = self.arch_settings['region_size']
+
+    @classmethod
+    def _check_settings(cls, cfg: dict) -> dict:
+        n = cls.num_stages
+        topks = cfg['topks']
+        qk_dims = cfg['qk_dims'] or (None, ) * n
+        cfg['qk_dims'] = tuple(q or d for q, d in zip(qk_dims, cfg['embed_dims']))
+        if any(k < 1 and k != GLOBAL_ATTENTION for k in topks):
+            raise ValueError(f'topks must be >= 1 (routed regions) or {GLOBAL_ATTENTION} '
+                             f'(global attention with LePE), got {topks}')
+        if cfg['before_attn_dwconv'] not in (0, 3):
+            raise ValueError(f"before_attn_dwconv must be 3 or 0 (none), got "
+                             f"{cfg['before_attn_dwconv']}: the authors' block pads this conv "
+                             'by 1, so no other kernel keeps the map size')
+        n_win, region_size = cfg['n_win'], cfg['region_size']
         if n_win is not None and region_size is not None:
             raise ValueError(f'give n_win (regions per side) or region_size (tokens per region '
                              f'side), not both; got n_win={n_win}, region_size={region_size}')
@@ -178,49 +201,35 @@ class BiFormer(HierarchicalBackbone):
             n_win = 7 if n_win is None else n_win
             if n_win < 1:
                 raise ValueError(f'n_win must be >= 1, got {n_win}')
-            sizes = (None, ) * 4
+            sizes = None
         else:
-            sizes = (region_size, ) * 4 if isinstance(region_size, int) else tuple(region_size)
+            sizes = (region_size, ) * n if isinstance(region_size, int) else tuple(region_size)
             routed = sum(k > 0 for k in topks)
             if len(sizes) == routed:  # one per BRA stage
-                sizes = sizes + (None, ) * (4 - routed)
-            if len(sizes) != 4 or any(s is not None and s < 1 for s in sizes):
+                sizes = sizes + (None, ) * (n - routed)
+            if len(sizes) != n or any(s is not None and s < 1 for s in sizes):
                 raise ValueError(f'region_size must be an int or one size >= 1 per BRA stage, '
                                  f'got {region_size}')
-        self.embed_dims = list(dims)
-        self.depths = depths
-        self.n_win = n_win
-        self.region_size = None if region_size is None else sizes
+        return dict(cfg, n_win=n_win, region_size=sizes)
 
-        self.patch_embed = Stem(in_channels, dims[0])
-        rates = torch.linspace(0, cfg['drop_path_rate'], sum(depths), device='cpu').tolist()
-        self.stages = nn.ModuleList()
-        for i in range(4):
-            stage_rates = rates[sum(depths[:i]):sum(depths[:i + 1])]
-            blocks = []
-            for rate in stage_rates:
-                if topks[i] == -2:
-                    attn = GlobalAttentionLePE(dims[i])
-                else:
-                    attn = BiLevelRoutingAttention(
-                        dims[i], qk_dims[i] // cfg['head_dim'], topks[i], qk_dims[i],
-                        n_win=n_win, region_size=sizes[i])
-                blocks.append(BiFormerBlock(dims[i], attn, cfg['mlp_ratio'], rate))
-            downsample = ConvBN(dims[i], dims[i + 1]) if i < 3 else None
-            self.stages.append(BiFormerStage(blocks, downsample))
-        for i in self.out_indices:
-            norm = nn.BatchNorm2d(dims[i]) if i == 3 else LayerNorm2d(dims[i], eps=1e-6)
-            self.add_module(f'norm{i}', norm)
-        self._freeze_stages()
+    def _make_stem(self, cfg: dict) -> nn.Module:
+        return Stem(self.in_channels, self.embed_dims[0])
 
-    def _stages(self, x: torch.Tensor, num_stages: int) -> Iterator[Tuple[int, torch.Tensor]]:
-        """Yield (index, NCHW stage feature) for the first ``num_stages`` stages."""
-        # Channels-last memory: the convs run faster and the blocks' (B, H, W, C) views are
-        # contiguous.
-        x = self.patch_embed(x.contiguous(memory_format=torch.channels_last))
-        for i, stage in enumerate(self.stages[:num_stages]):
-            for block in stage.blocks:
-                x = self._checkpointed(block, x)
-            yield i, x
-            if stage.downsample is not None and i + 1 < num_stages:
-                x = stage.downsample(x)
+    def _make_stage(self, index: int, cfg: dict, drop_path_rates: List[float]) -> Stage:
+        dim, qk_dim, topk = self.embed_dims[index], cfg['qk_dims'][index], cfg['topks'][index]
+        sizes = cfg['region_size']
+        blocks = []
+        for rate in drop_path_rates:
+            if topk == GLOBAL_ATTENTION:
+                attn = GlobalAttentionLePE(dim, GLOBAL_ATTENTION_HEADS,
+                                           side_dwconv=cfg['side_dwconv'])
+            else:
+                attn = BiLevelRoutingAttention(
+                    dim, qk_dim // cfg['head_dim'], topk, qk_dim, n_win=cfg['n_win'],
+                    region_size=None if sizes is None else sizes[index],
+                    side_dwconv=cfg['side_dwconv'])
+            blocks.append(BiFormerBlock(dim, attn, int(dim * cfg['mlp_ratios'][index]),
+                                        cfg['before_attn_dwconv'], cfg['mlp_dwconv'], rate,
+                                        cfg['layer_scale']))
+        last = index == self.num_stages - 1
+        return Stage(blocks, None if last else ConvBN(dim, self.embed_dims[index + 1]))

@@ -7,71 +7,66 @@ works. Downsampling between stages is deformable token merging.
 Geometry at input (H, W): the patch embedding pads the image right/bottom to a multiple of 4, so
 stage 1 is ``(ceil(H/4), ceil(W/4))``; each token merging floors, so stage ``i+1`` has
 ``floor(side_i / 2)``. Maps are kept channels-last inside the stages.
+
+This file holds what is LITv2's own: the patch embedding, the block (HiLo attention where the
+stage has it, then the conv FFN) and the variants. HiLo and the deformable token merging are in
+:mod:`mmvitplug.models.layers.hilo` and :mod:`~mmvitplug.models.layers.token_merging`.
 """
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torchvision.ops import StochasticDepth
 
 from mmvitplug.registry import register_model
-from ..layers import ConvFFN, DeformableTokenMerging, HiLoAttention, LayerNorm2d
-from .base import HierarchicalBackbone
+from ..layers import (ConvFFN, DeformableTokenMerging, HiLoAttention, LayerNorm2d,
+                      TransformerBlock)
+from .base import HierarchicalBackbone, Stage
 
 __all__ = ['LITv2']
 
 
-class LITv2Block(nn.Module):
-    """Pre-norm residual block on (B, H, W, C): optional HiLo attention, then the conv FFN."""
+class PatchEmbed(nn.Module):
+    """Zero-pad the image right/bottom to a multiple of ``patch_size``, a ``patch_size``
+    stride-``patch_size`` conv, then a LayerNorm (none with ``norm=False``, the authors'
+    ``patch_norm=False``)."""
 
-    def __init__(self, dim: int, num_heads: int, mlp_ratio: float, window_size: int,
-                 alpha: float, with_attention: bool, qkv_bias: bool = True,
-                 drop_path: float = 0.0) -> None:
+    def __init__(self, in_channels: int, dim: int, patch_size: int = 4, norm: bool = True) -> None:
         super().__init__()
-        if with_attention:
-            self.norm1 = nn.LayerNorm(dim)
-            self.attn = HiLoAttention(dim, num_heads, window_size, alpha, qkv_bias)
-        self.with_attention = with_attention
-        self.norm2 = nn.LayerNorm(dim)
-        self.ffn = ConvFFN(dim, int(dim * mlp_ratio))
-        self.drop_path = StochasticDepth(drop_path, mode='row')
+        self.patch_size = patch_size
+        self.proj = nn.Conv2d(in_channels, dim, patch_size, stride=patch_size)
+        self.norm = LayerNorm2d(dim) if norm else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.with_attention:
-            x = x + self.drop_path(self.attn(self.norm1(x)))
-        return x + self.drop_path(self.ffn(self.norm2(x)))
-
-
-class LITv2Stage(nn.Module):
-    """Blocks of one stage, then (except the last stage) deformable token merging."""
-
-    def __init__(self, blocks: List[LITv2Block], downsample: Optional[nn.Module]) -> None:
-        super().__init__()
-        self.blocks = nn.ModuleList(blocks)
-        self.downsample = downsample
+        pad_h, pad_w = -x.shape[2] % self.patch_size, -x.shape[3] % self.patch_size
+        if pad_h or pad_w:
+            x = F.pad(x, (0, pad_w, 0, pad_h)).contiguous(memory_format=torch.channels_last)
+        x = self.proj(x)
+        return x if self.norm is None else self.norm(x)
 
 
 @register_model
 class LITv2(HierarchicalBackbone):
     """LITv2 backbone for detection, segmentation and classification.
 
+    Output norms: a LayerNorm per stage (stage 4's is the released model's final norm).
+
     Args:
-        arch: ``'s'``, ``'m'``, ``'b'`` or a dict with ``embed_dims``, ``depths``, ``num_heads``
-            and optionally ``mlp_ratio`` (4), ``attention_stages`` (which stages have HiLo,
-            default ``(False, False, True, True)``).
+        arch: ``'s'``, ``'m'``, ``'b'`` or a dict with ``embed_dims`` (per-stage widths, or the
+            stage-1 width, doubled per stage), ``depths`` and ``num_heads``, and optionally any
+            of ``mlp_ratios`` (4), ``attention_stages`` (which stages have HiLo, default
+            ``(False, False, True, True)``; the authors' ``has_msa``), ``alpha``,
+            ``local_ws``, ``qkv_bias`` (below), ``patch_norm`` (True: a LayerNorm after the
+            patch embedding, as the authors' option) and ``drop_path_rate``. Per-stage values
+            take one value per stage or one for all.
         in_channels: input image channels.
-        alpha: fraction of Lo-Fi heads in HiLo attention.
+        alpha: fraction of Lo-Fi heads in HiLo attention; None takes the arch's (0.9).
         local_ws: HiLo window size per stage (unused where a stage has no attention); 1 means
-            global attention.
-        qkv_bias: bias of the attention projections.
-        out_indices: stages whose (normalised) features ``forward`` returns.
-        frozen_stages: freeze the patch embedding (0) and stages ``0..frozen_stages-1`` (>= 1).
-        norm_eval: keep BatchNorm layers in eval mode during training.
-        with_cp: gradient checkpointing of every block (saves memory, costs time).
-        drop_path_rate: stochastic depth, linearly increasing over all blocks; default per arch.
-        init_cfg: mmengine init config, e.g. ``dict(type='Pretrained', checkpoint=...,
-            prefix='backbone.')``.
+            global attention; None takes the arch's (2 in stage 3, 1 in stage 4).
+        qkv_bias: bias of the attention projections; None takes the arch's (True).
+        **kwargs: ``out_indices``, ``frozen_stages``, ``norm_eval``, ``with_cp``,
+            ``drop_path_rate`` (None: the arch's) and ``init_cfg``, as every backbone
+            (:class:`~mmvitplug.models.backbones.base.HierarchicalBackbone`).
     """
 
     family = 'LITv2'
@@ -83,78 +78,50 @@ class LITv2(HierarchicalBackbone):
         'b': dict(embed_dims=128, depths=(2, 2, 18, 2), num_heads=(4, 8, 16, 32),
                   drop_path_rate=0.5),
     }
+    required_arch_keys = ('embed_dims', 'depths', 'num_heads')
+    arch_defaults = dict(mlp_ratios=4.0, attention_stages=(False, False, True, True), alpha=0.9,
+                         local_ws=(0, 0, 2, 1), qkv_bias=True, patch_norm=True,
+                         drop_path_rate=0.0)
+    per_stage_keys = ('embed_dims', 'depths', 'num_heads', 'mlp_ratios', 'attention_stages',
+                      'local_ws')
+    #: Keys of checkpoints written by mmvitplug 0.1 (old pattern, new key).
+    renamed_keys = ((r'^(stages\.\d+\.blocks\.\d+\.)ffn\.', r'\1mlp.'), )
     released_checkpoints = {
         v: (f'litv2_{v}.pth', 'https://github.com/ziplab/LITv2/releases/download/v1.0/'
             f'litv2_{v}.pth')
         for v in ('s', 'm', 'b')
     }
-    arch_keys = ('embed_dims', 'depths', 'num_heads')
     patch_size = 4
 
     def __init__(self,
                  arch: Union[str, dict] = 's',
                  in_channels: int = 3,
-                 alpha: float = 0.9,
-                 local_ws: Sequence[int] = (0, 0, 2, 1),
-                 qkv_bias: bool = True,
-                 out_indices: Sequence[int] = (0, 1, 2, 3),
-                 frozen_stages: int = -1,
-                 norm_eval: bool = False,
-                 with_cp: bool = False,
-                 drop_path_rate: Optional[float] = None,
-                 init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
-        super().__init__(in_channels, out_indices, frozen_stages, norm_eval, with_cp, init_cfg)
-        arch_cfg = self._arch_settings(arch)
-        dims = [arch_cfg['embed_dims'] * 2**i for i in range(4)]
-        depths, heads = arch_cfg['depths'], arch_cfg['num_heads']
-        attention_stages = arch_cfg.get('attention_stages', (False, False, True, True))
-        mlp_ratio = arch_cfg.get('mlp_ratio', 4.0)
-        if drop_path_rate is None:
-            drop_path_rate = arch_cfg.get('drop_path_rate', 0.0)
-        if len(local_ws) != 4:
-            raise ValueError(f'local_ws needs one window size per stage, got {local_ws}')
-        self.embed_dims = dims
-        self.depths = tuple(depths)
+                 alpha: Optional[float] = None,
+                 local_ws: Optional[Sequence[int]] = None,
+                 qkv_bias: Optional[bool] = None,
+                 **kwargs) -> None:
+        super().__init__(arch, in_channels, alpha=alpha, local_ws=local_ws, qkv_bias=qkv_bias,
+                         **kwargs)
 
-        self.patch_embed = nn.ModuleDict(
-            dict(
-                proj=nn.Conv2d(in_channels, dims[0], self.patch_size, stride=self.patch_size),
-                norm=nn.LayerNorm(dims[0])))
+    def _make_stem(self, cfg: dict) -> nn.Module:
+        return PatchEmbed(self.in_channels, self.embed_dims[0], self.patch_size,
+                          cfg['patch_norm'])
 
-        rates = torch.linspace(0, drop_path_rate, sum(depths), device='cpu').tolist()
-        self.stages = nn.ModuleList()
-        for i in range(4):
-            start = sum(depths[:i])
-            blocks = [
-                LITv2Block(dims[i], heads[i], mlp_ratio, local_ws[i], alpha,
-                           attention_stages[i], qkv_bias, rates[start + j])
-                for j in range(depths[i])
-            ]
-            downsample = DeformableTokenMerging(dims[i], dims[i + 1]) if i < 3 else None
-            self.stages.append(LITv2Stage(blocks, downsample))
-        for i in self.out_indices:
-            self.add_module(f'norm{i}', LayerNorm2d(dims[i]))
-        self._freeze_stages()
+    def _make_stage(self, index: int, cfg: dict, drop_path_rates: List[float]) -> Stage:
+        dim = self.embed_dims[index]
+        blocks = []
+        for rate in drop_path_rates:
+            attn = (HiLoAttention(dim, cfg['num_heads'][index], cfg['local_ws'][index],
+                                  cfg['alpha'], cfg['qkv_bias'])
+                    if cfg['attention_stages'][index] else None)
+            mlp = ConvFFN(dim, int(dim * cfg['mlp_ratios'][index]))
+            blocks.append(TransformerBlock(dim, attn, mlp, drop_path=rate))
+        last = index == self.num_stages - 1
+        return Stage(blocks,
+                     None if last else DeformableTokenMerging(dim, self.embed_dims[index + 1]))
 
-    # ------------------------------------------------------------------ forward
-    def _embed(self, x: torch.Tensor) -> torch.Tensor:
-        pad_h, pad_w = -x.shape[2] % self.patch_size, -x.shape[3] % self.patch_size
-        if pad_h or pad_w:
-            x = F.pad(x, (0, pad_w, 0, pad_h))
-        # A channels-last input makes the conv output contiguous once permuted to (B, H, W, C).
-        x = self.patch_embed['proj'](x.contiguous(memory_format=torch.channels_last))
-        return self.patch_embed['norm'](x.permute(0, 2, 3, 1))
-
-    def _stages(self, x: torch.Tensor, num_stages: int) -> Iterator[Tuple[int, torch.Tensor]]:
-        """Yield (index, stage feature) for the first ``num_stages`` stages; the features are
-        NCHW views of the channels-last maps the stages work on."""
-        x = self._embed(x)
-        for i, stage in enumerate(self.stages[:num_stages]):
-            for block in stage.blocks:
-                x = self._checkpointed(block, x)
-            yield i, x.permute(0, 3, 1, 2)
-            if stage.downsample is not None and i + 1 < num_stages:
-                x = stage.downsample(x)
+    def _make_out_norm(self, index: int, cfg: dict) -> nn.Module:
+        return LayerNorm2d(self.feature_info[index]['num_chs'])
 
     def init_weights(self) -> None:
         """Pretrained weights through ``init_cfg``; otherwise the authors' scheme: the shared

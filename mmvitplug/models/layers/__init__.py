@@ -1,21 +1,26 @@
-"""Pure-PyTorch building blocks of the backbones (no registries)."""
-from .attention import BiasedSelfAttention, Mlp
+"""Pure-PyTorch building blocks of the backbones (no registries), one idea per module."""
+from .block import TransformerBlock
 from .bra import (BiLevelRoutingAttention, GlobalAttentionLePE, gather_all_routed_attention,
                   region_grid, routed_attention)
 from .conv_ffn import ConvFFN
+from .drop import calculate_drop_path_rates
+from .fast_paths import fast_paths, fast_paths_enabled, inference_fast_path, set_fast_paths
 from .fused import conv_bn_act
 from .hat import CarrierTokenAttention, CarrierTokenInit, HATBlock, carrier_pooling
 from .hilo import HiLoAttention
+from .mlp import Mlp
 from .norm import LayerNorm2d
 from .position import AbsolutePositionMLP, RelativePositionBias
 from .token_merging import DeformableTokenMerging, deform_conv2d_2x2
 from .window import pad_to_multiple, window_partition, window_reverse
+from .window_attention import CPBWindowAttention
 
 __all__ = [
-    'AbsolutePositionMLP', 'BiLevelRoutingAttention', 'BiasedSelfAttention',
+    'AbsolutePositionMLP', 'BiLevelRoutingAttention', 'CPBWindowAttention',
     'CarrierTokenAttention', 'CarrierTokenInit', 'ConvFFN', 'DeformableTokenMerging',
     'GlobalAttentionLePE', 'HATBlock', 'HiLoAttention', 'LayerNorm2d', 'Mlp',
-    'RelativePositionBias', 'carrier_pooling', 'conv_bn_act', 'deform_conv2d_2x2',
-    'gather_all_routed_attention', 'pad_to_multiple', 'region_grid', 'routed_attention',
-    'window_partition', 'window_reverse'
+    'RelativePositionBias', 'TransformerBlock', 'calculate_drop_path_rates', 'carrier_pooling',
+    'conv_bn_act', 'deform_conv2d_2x2', 'fast_paths', 'fast_paths_enabled',
+    'gather_all_routed_attention', 'inference_fast_path', 'pad_to_multiple', 'region_grid',
+    'routed_attention', 'set_fast_paths', 'window_partition', 'window_reverse'
 ]

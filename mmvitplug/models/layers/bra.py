@@ -2,7 +2,7 @@
 
 BRA cuts the map into regions, routes every query region to the ``topk`` regions whose mean key
 best matches its mean query, and lets its tokens attend to the tokens of those regions only;
-a 5x5 depthwise conv of V adds local context (LePE).
+a depthwise conv of V (5x5 in the released models, ``side_dwconv``) adds local context (LePE).
 
 How this differs from the authors' formulation while giving the same numbers:
 
@@ -10,15 +10,18 @@ How this differs from the authors' formulation while giving the same numbers:
   of K and V) and materialise all attention logits. Here the copies are made for a bounded chunk
   of query regions at a time and fed to fused scaled-dot-product attention, so the transient
   memory no longer grows with ``topk`` times the map; where every region is routed (few regions),
-  there is no copy at all. :func:`gather_all_routed_attention` keeps the authors' formulation as
-  the executable specification (tests) and the memory baseline (benchmarks).
+  there is no copy at all. :func:`gather_all_routed_attention` is the authors' formulation,
+  written as a reference (the tests' specification, the benchmarks' memory baseline): the layer
+  itself never calls it.
 * like the authors' ``auto_pad``, the normalised input is zero-padded to whole regions before
   the projection, so padded tokens (projected to the bias) take part in routing (region means),
   attention (keys) and LePE, as in the released model. But queries are projected and attend
   only in regions that hold real tokens: regions made only of padding are routed to, never
   computed for.
-* without autograd, every map is freed as soon as it has been used and the result overwrites
-  the queries (peak memory measured in ``benchmarks/biformer_cpu.md``).
+* every map is freed as soon as it has been used and, on the inference fast path
+  (:mod:`~mmvitplug.models.layers.fast_paths`), the routed keys/values of every chunk go
+  through one reused buffer and the result overwrites the queries (peak memory measured in
+  ``benchmarks/biformer_cpu.md``).
 
 Region geometry is computed from the input: either a fixed number of regions per side
 (``n_win``, the released policy: region sides grow with the image) or a fixed region side
@@ -32,6 +35,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .fast_paths import inference_fast_path
 from .window import window_partition, window_reverse
 
 # Routed keys/values copied at once, in elements: bounds the transient memory of BRA (8 MiB in
@@ -87,8 +91,9 @@ def routed_attention(q: torch.Tensor, kv: torch.Tensor, index: torch.Tensor, num
         index: (Gq, topk) rows of ``kv`` that each query region attends to.
         num_heads: heads; each uses ``Cqk / heads`` and ``Cv / heads`` channels.
         scale: logit scale.
-        out: where to write the result without autograd, (Gq, Lq, Cv) contiguous; may be ``q``
-            itself (each chunk of queries is used before its result is written over it).
+        out: where to write the result on the inference fast path, (Gq, Lq, Cv) contiguous; may
+            be ``q`` itself (each chunk of queries is used before its result is written over
+            it). Ignored elsewhere.
 
     Returns:
         (Gq, Lq, Cv).
@@ -100,13 +105,13 @@ def routed_attention(q: torch.Tensor, kv: torch.Tensor, index: torch.Tensor, num
     _, lk, width = kv.shape
     topk = index.shape[1]
     chunk = min(groups, max(1, GATHER_CHUNK_ELEMENTS // (topk * lk * width)))
-    if torch.is_grad_enabled() and (q.requires_grad or kv.requires_grad):
+    if not inference_fast_path(q, kv):
         outs = []
         for start in range(0, groups, chunk):
             selected = kv.index_select(0, index[start:start + chunk].reshape(-1))
             outs.append(_attend(q[start:start + chunk], selected, num_heads, scale))
         return torch.cat(outs).flatten(2)
-    # Without autograd: one buffer for the routed keys/values of every chunk (a fresh
+    # Inference fast path: one buffer for the routed keys/values of every chunk (a fresh
     # allocation per chunk costs more in page faults than the copy) and the result written
     # in place.
     buffer = kv.new_empty(chunk * topk, lk, width)
@@ -137,13 +142,23 @@ def gather_all_routed_attention(q: torch.Tensor, kv: torch.Tensor, index: torch.
                                 num_heads: int, scale: float) -> torch.Tensor:
     """:func:`routed_attention` as the authors compute it: the routed keys and values of every
     query region copied at once, and the logits of all heads materialised. Memory grows with
-    ``topk`` times the map; kept as the specification and the benchmarks' baseline."""
+    ``topk`` times the map. A reference for the tests and the benchmarks' memory baseline; the
+    layer never calls it."""
     qk_dim = q.shape[-1]
     selected = kv[index].flatten(1, 2)  # (Gq, topk * Lk, Cqk + Cv)
     k, v = _heads(selected[..., :qk_dim], num_heads), _heads(selected[..., qk_dim:], num_heads)
     logits = (_heads(q, num_heads) * scale) @ k.transpose(-2, -1)
     out = logits.softmax(dim=-1) @ v
     return out.transpose(1, 2).flatten(2)
+
+
+def _lepe_conv(dim: int, kernel: int) -> Optional[nn.Conv2d]:
+    """The depthwise LePE conv (``kernel`` odd, padding ``kernel // 2``); None for 0 (no LePE),
+    as the authors' ``side_dwconv``."""
+    if kernel < 0 or (kernel and kernel % 2 == 0):
+        raise ValueError(f'side_dwconv must be 0 (no LePE) or an odd kernel size, got {kernel}: '
+                         'the LePE conv is padded by kernel // 2 and must keep the map size')
+    return nn.Conv2d(dim, dim, kernel, padding=kernel // 2, groups=dim) if kernel else None
 
 
 class BiLevelRoutingAttention(nn.Module):
@@ -156,9 +171,8 @@ class BiLevelRoutingAttention(nn.Module):
         qk_dim: channels of queries and keys; default ``dim``.
         n_win: regions per side (the released policy); exclusive with ``region_size``.
         region_size: tokens per region side (linear-cost policy for large inputs).
-        side_kernel: kernel of the depthwise LePE conv on V.
-        gather_all: route with :func:`gather_all_routed_attention` (the authors' memory-hungry
-            formulation; for tests and benchmarks).
+        side_dwconv: kernel of the depthwise LePE conv on V (padding ``kernel // 2``); 0 for
+            no LePE.
 
     The attention scale is ``qk_dim ** -0.5`` over the full q/k width, not per head, as in the
     released model (the weights are trained with it).
@@ -166,7 +180,7 @@ class BiLevelRoutingAttention(nn.Module):
 
     def __init__(self, dim: int, num_heads: int, topk: int, qk_dim: Optional[int] = None,
                  n_win: Optional[int] = 7, region_size: Optional[int] = None,
-                 side_kernel: int = 5, gather_all: bool = False) -> None:
+                 side_dwconv: int = 5) -> None:
         super().__init__()
         qk_dim = qk_dim or dim
         if qk_dim % num_heads or dim % num_heads:
@@ -180,15 +194,20 @@ class BiLevelRoutingAttention(nn.Module):
         self.scale = qk_dim**-0.5
         self.n_win = n_win
         self.region_size = region_size
-        self.gather_all = gather_all
         self.qkv = nn.Linear(dim, 2 * qk_dim + dim)
         self.proj = nn.Linear(dim, dim)
-        self.lepe = nn.Conv2d(dim, dim, side_kernel, padding=side_kernel // 2, groups=dim)
+        self.lepe = _lepe_conv(dim, side_dwconv)
 
     def _project(self, x: torch.Tensor, part: str) -> torch.Tensor:
         """The ``'q'`` or ``'kv'`` rows of the fused q/k/v projection applied to ``x``."""
         rows = slice(0, self.qk_dim) if part == 'q' else slice(self.qk_dim, None)
         return F.linear(x, self.qkv.weight[rows], self.qkv.bias[rows])
+
+    def attend_routed(self, q: torch.Tensor, kv: torch.Tensor, index: torch.Tensor,
+                      out: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Token attention of each query region over its routed regions
+        (:func:`routed_attention`; see there for the shapes)."""
+        return routed_attention(q, kv, index, self.num_heads, self.scale, out)
 
     def forward(self, x: torch.Tensor, norm: Optional[nn.Module] = None) -> torch.Tensor:
         """(B, H, W, C) -> (B, H, W, C).
@@ -205,7 +224,7 @@ class BiLevelRoutingAttention(nn.Module):
         # Zero padding as the authors' auto_pad: padded tokens project to the bias and take
         # part in routing, attention and LePE.
         padded = F.pad(x, (0, 0, 0, wp - w, 0, hp - h)) if (hp, wp) != (h, w) else x
-        if self.topk >= ny * nx and not self.gather_all:
+        if self.topk >= ny * nx:
             # Every region is routed: real queries attend to the whole padded map.
             kv = self._project(padded, 'kv')
             keys = kv.flatten(1, 2)
@@ -230,23 +249,21 @@ class BiLevelRoutingAttention(nn.Module):
             index = route(q.mean(2), kv[..., :qk].mean(2), min(self.topk, ny * nx), self.scale)
             index = index + torch.arange(b, device=kv.device).view(b, 1, 1) * (ny * nx)
             q, kv, index = q.flatten(0, 1), kv.flatten(0, 1), index.flatten(0, 1)
-            if self.gather_all:
-                out = gather_all_routed_attention(q, kv, index, heads, self.scale)
-            else:
-                # Without autograd the result overwrites the queries (same shape when the q/k
-                # width is the value width, as in every released model).
-                reuse = not torch.is_grad_enabled() and qk == c
-                out = routed_attention(q, kv, index, heads, self.scale, q if reuse else None)
+            # On the inference fast path the result overwrites the queries (same shape when
+            # the q/k width is the value width, as in every released model).
+            out = self.attend_routed(q, kv, index, q if qk == c else None)
             del q
             out = window_reverse(out.view(b, qy * qx, rh * rw, c), (rh, rw),
                                  (qy * rh, qx * rw))[:, :h, :w]
             values = window_reverse(kv[..., qk:].view(b, ny * nx, rh * rw, c), (rh, rw),
                                     (hp, wp))
             del kv
-        lepe = self.lepe(values.permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last))
+        if self.lepe is not None:
+            lepe = self.lepe(values.permute(0, 3, 1, 2).contiguous(
+                memory_format=torch.channels_last))
+            out = out + lepe[:, :, :h, :w].permute(0, 2, 3, 1)
+            del lepe
         del values
-        out = out + lepe[:, :, :h, :w].permute(0, 2, 3, 1)
-        del lepe
         return self.proj(out)
 
 
@@ -258,18 +275,18 @@ class GlobalAttentionLePE(nn.Module):
         dim: channels.
         num_heads: heads (scale ``head_dim ** -0.5``).
         qkv_bias: bias of the q/k/v projection (none in the released model).
-        side_kernel: kernel of the depthwise LePE conv.
+        side_dwconv: kernel of the depthwise LePE conv (padding ``kernel // 2``); 0 for none.
     """
 
     def __init__(self, dim: int, num_heads: int = 8, qkv_bias: bool = False,
-                 side_kernel: int = 5) -> None:
+                 side_dwconv: int = 5) -> None:
         super().__init__()
         if dim % num_heads:
             raise ValueError(f'dim {dim} is not divisible by num_heads {num_heads}')
         self.num_heads = num_heads
         self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)
         self.proj = nn.Linear(dim, dim)
-        self.lepe = nn.Conv2d(dim, dim, side_kernel, padding=side_kernel // 2, groups=dim)
+        self.lepe = _lepe_conv(dim, side_dwconv)
 
     def forward(self, x: torch.Tensor, norm: Optional[nn.Module] = None) -> torch.Tensor:
         """(B, H, W, C) -> (B, H, W, C); ``norm``, if given, is applied to ``x`` first."""
@@ -278,5 +295,6 @@ class GlobalAttentionLePE(nn.Module):
         b, h, w, c = x.shape
         q, k, v = self.qkv(x).view(b, h * w, 3, c).unbind(2)
         out = F.scaled_dot_product_attention(*(_heads(t, self.num_heads) for t in (q, k, v)))
-        lepe = self.lepe(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
-        return self.proj(out.transpose(1, 2).reshape(b, h, w, c) + lepe)
+        lepe = None if self.lepe is None else self.lepe(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+        out = out.transpose(1, 2).reshape(b, h, w, c)
+        return self.proj(out if lepe is None else out + lepe)

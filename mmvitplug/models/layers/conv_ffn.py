@@ -2,26 +2,25 @@
 import torch
 import torch.nn as nn
 
+from .mlp import Mlp
 
-class ConvFFN(nn.Module):
-    """Linear -> depthwise 3x3 conv -> GELU -> Linear, on channels-last maps.
 
-    The depthwise convolution is LITv2's only source of position information.
+class ConvFFN(Mlp):
+    """Linear -> depthwise 3x3 conv -> GELU -> Linear, on (B, H, W, C) maps.
+
+    LITv2's FFN, where the depthwise convolution is the model's only source of position
+    information, and BiFormer's MLP with the authors' ``mlp_dwconv=True``.
 
     Args:
         dim: input and output channels.
         hidden_dim: channels between the two linear layers.
     """
 
-    def __init__(self, dim: int, hidden_dim: int) -> None:
-        super().__init__()
-        self.fc1 = nn.Linear(dim, hidden_dim)
-        self.dwconv = nn.Conv2d(hidden_dim, hidden_dim, 3, padding=1, groups=hidden_dim)
-        self.act = nn.GELU()
-        self.fc2 = nn.Linear(hidden_dim, dim)
+    #: The depthwise conv mixes neighbouring tokens: the FFN needs the whole map at once.
+    token_wise = False
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B, H, W, C) -> (B, H, W, C)."""
-        x = self.fc1(x)
-        x = self.dwconv(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
-        return self.fc2(self.act(x))
+    def _make_hidden_layers(self, hidden_dim: int) -> None:
+        self.dwconv = nn.Conv2d(hidden_dim, hidden_dim, 3, padding=1, groups=hidden_dim)
+
+    def hidden(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dwconv(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)

@@ -1,4 +1,5 @@
-"""Inference fast path that fuses conv, BatchNorm and activation.
+"""Inference fast path that fuses conv, BatchNorm and activation (behind the switch of
+:mod:`mmvitplug.models.layers.fast_paths`).
 
 On CPU, without autograd, oneDNN's pointwise-fused convolution (the kernel torch.compile's CPU
 backend emits) applies the activation while the output is still in cache, and BatchNorm in
@@ -13,6 +14,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .fast_paths import inference_fast_path
+
 _ACTIVATIONS = {'relu': F.relu, 'gelu': F.gelu}
 
 
@@ -25,7 +28,7 @@ _ONEDNN = _onednn_available()
 
 
 def _fast_path(x: torch.Tensor) -> bool:
-    return (_ONEDNN and not torch.is_grad_enabled() and x.device.type == 'cpu'
+    return (_ONEDNN and inference_fast_path() and x.device.type == 'cpu'
             and x.dtype == torch.float32)
 
 

@@ -20,10 +20,11 @@ from typing import Optional, Tuple
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torchvision.ops import StochasticDepth
 
-from .attention import BiasedSelfAttention, Mlp
+from .block import TransformerBlock
+from .mlp import Mlp
 from .position import AbsolutePositionMLP
+from .window_attention import CPBWindowAttention
 from .window import pad_to_multiple, window_partition, window_reverse
 
 
@@ -66,51 +67,41 @@ class CarrierTokenInit(nn.Module):
         return x.permute(0, 2, 3, 1)
 
 
-def _scaled(x: torch.Tensor, gamma: Optional[nn.Parameter]) -> torch.Tensor:
-    return x if gamma is None else x * gamma
+def _hat_parts(dim: int, num_heads: int, mlp_ratio: float,
+               qkv_bias: bool) -> Tuple[nn.Module, nn.Module, nn.Module]:
+    """Position MLP, window attention and MLP of either half of a HAT block (built in the
+    authors' order)."""
+    pos_embed = AbsolutePositionMLP(dim)
+    attn = CPBWindowAttention(dim, num_heads, qkv_bias)
+    return pos_embed, attn, Mlp(dim, int(dim * mlp_ratio))
 
 
-class _PreNormBlock(nn.Module):
-    """Position embedding, then pre-norm residual attention and MLP with optional layer scale.
+class CarrierTokenAttention(TransformerBlock):
+    """Global attention among all carrier tokens of an image (the first half of a HAT block):
+    an absolute position MLP over the carrier grid, then a pre-norm transformer block whose
+    attention spans the whole grid.
 
-    The parameters of both halves of a HAT block; :meth:`residuals` is the whole update of the
-    carrier tokens (:class:`CarrierTokenAttention`), while :class:`HATBlock` splits the window
-    part around the window partition.
+    Args:
+        dim, num_heads, mlp_ratio, qkv_bias: attention and MLP shape.
+        drop_path: stochastic depth rate of the residual branches (per image).
+        layer_scale: initial value of the layer-scale vectors, or None for none.
     """
 
-    def __init__(self, dim: int, num_heads: int, mlp_ratio: float, qkv_bias: bool,
-                 drop_path: float, layer_scale: Optional[float]) -> None:
-        super().__init__()
-        self.pos_embed = AbsolutePositionMLP(dim)
-        self.norm1 = nn.LayerNorm(dim)
-        self.attn = BiasedSelfAttention(dim, num_heads, qkv_bias)
-        self.norm2 = nn.LayerNorm(dim)
-        self.mlp = Mlp(dim, int(dim * mlp_ratio))
-        if layer_scale is None:
-            self.gamma1 = self.gamma2 = None
-        else:
-            self.gamma1 = nn.Parameter(torch.full((dim, ), float(layer_scale)))
-            self.gamma2 = nn.Parameter(torch.full((dim, ), float(layer_scale)))
-        # Row-wise: per image for the map and in the carrier attention, per window for the
-        # carriers inside window attention (the authors drop per window throughout).
-        self.drop_path = StochasticDepth(drop_path, mode='row')
-
-    def residuals(self, x: torch.Tensor, size: Tuple[int, int], num_prefix: int) -> torch.Tensor:
-        x = x + self.drop_path(_scaled(self.attn(self.norm1(x), size, num_prefix), self.gamma1))
-        return x + self.drop_path(_scaled(self.mlp(self.norm2(x)), self.gamma2))
-
-
-class CarrierTokenAttention(_PreNormBlock):
-    """Global attention among all carrier tokens of an image (the first half of a HAT block)."""
+    def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4.0, qkv_bias: bool = True,
+                 drop_path: float = 0.0, layer_scale: Optional[float] = None) -> None:
+        pos_embed, attn, mlp = _hat_parts(dim, num_heads, mlp_ratio, qkv_bias)
+        super().__init__(dim, attn, mlp, pos_embed, drop_path, layer_scale)
 
     def forward(self, carriers: torch.Tensor) -> torch.Tensor:
         """(B, Hc, Wc, C) -> (B, Hc, Wc, C)."""
         b, hc, wc, c = carriers.shape
         tokens = carriers.reshape(b, hc * wc, c) + self.pos_embed((hc, wc))
-        return self.residuals(tokens, (hc, wc), 0).view(b, hc, wc, c)
+        tokens = self.residual(tokens, self.attn(self.norm1(tokens), (hc, wc)), self.gamma1)
+        tokens = self.residual(tokens, self.mlp(self.norm2(tokens)), self.gamma2)
+        return tokens.view(b, hc, wc, c)
 
 
-class HATBlock(_PreNormBlock):
+class HATBlock(TransformerBlock):
     """Transformer block of FasterViT's attention stages, on a (B, H, W, C) map.
 
     Token-wise layers (norms, MLP) run on the map's own tokens; only attention cuts it into
@@ -130,7 +121,8 @@ class HATBlock(_PreNormBlock):
     def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4.0, qkv_bias: bool = True,
                  drop_path: float = 0.0, layer_scale: Optional[float] = None,
                  with_carriers: bool = False, propagate: bool = False) -> None:
-        super().__init__(dim, num_heads, mlp_ratio, qkv_bias, drop_path, layer_scale)
+        pos_embed, attn, mlp = _hat_parts(dim, num_heads, mlp_ratio, qkv_bias)
+        super().__init__(dim, attn, mlp, pos_embed, drop_path, layer_scale)
         self.carrier = (CarrierTokenAttention(dim, num_heads, mlp_ratio, qkv_bias, drop_path,
                                               layer_scale) if with_carriers else None)
         self.propagate = propagate and with_carriers
@@ -163,18 +155,21 @@ class HATBlock(_PreNormBlock):
         out = self.attn(tokens, size, num_ct, key_padding(h, w, ws, num_ct, x.device))
         ct_out, out = out.split([num_ct, ws * ws], dim=1)
         out = window_reverse(out.reshape(b, nh * nw, ws * ws, c), ws, (nh * ws, nw * ws))
-        x = x + self.drop_path(_scaled(out[:, :h, :w], self.gamma1))
-        x = x + self.drop_path(_scaled(self.mlp(self.norm2(x)), self.gamma2))
+        x = self.residual(x, out[:, :h, :w], self.gamma1)
+        x = self.residual(x, self.mlp(self.norm2(x)), self.gamma2)
         if carriers is None:
             return x, None
 
-        ct = ct + self.drop_path(_scaled(ct_out, self.gamma1))
-        ct = ct + self.drop_path(_scaled(self.mlp(self.norm2(ct)), self.gamma2))
+        # Row-wise drop path: per window for the carriers inside window attention, as the
+        # authors drop them.
+        ct = self.residual(ct, ct_out, self.gamma1)
+        ct = self.residual(ct, self.mlp(self.norm2(ct)), self.gamma2)
         carriers = window_reverse(ct.reshape(b, nh * nw, num_ct, c), ct_size, carriers.shape[1:3])
         if self.propagate:
             rows, cols = (nearest_upsampling(n, ct_size, ws, s) for n, s in ((nh, h), (nw, w)))
             upsampled = carriers[:, rows.to(x.device)][:, :, cols.to(x.device)]
-            x = x + _scaled(upsampled, self.carrier.gamma1)
+            gamma = self.carrier.gamma1
+            x = x + (upsampled if gamma is None else upsampled * gamma)
         return x, carriers
 
 

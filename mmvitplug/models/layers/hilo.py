@@ -1,5 +1,7 @@
 """HiLo attention (LITv2): high-frequency heads attend inside windows, low-frequency heads attend
 to average-pooled keys and values."""
+from typing import Optional
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -80,8 +82,11 @@ class HiLoAttention(nn.Module):
         out = self._attend(q, kv[0], kv[1]).transpose(1, 2).reshape(b, h, w, -1)
         return self.lofi_proj(out)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B, H, W, C) -> (B, H, W, C)."""
+    def forward(self, x: torch.Tensor, norm: Optional[nn.Module] = None) -> torch.Tensor:
+        """x: (B, H, W, C) -> (B, H, W, C); ``norm``, if given, is applied to ``x`` first (the
+        block's pre-norm: the padding comes after it)."""
+        if norm is not None:
+            x = norm(x)
         _, h, w, _ = x.shape
         x = pad_to_multiple(x, self.window_size)
         if not self.lofi_heads:

@@ -14,7 +14,16 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
-def _coordinate_mlp(out_features: int, hidden: int = 512) -> nn.Sequential:
+#: Hidden width of the coordinate MLPs (the authors' ``cpb_mlp``).
+CPB_HIDDEN = 512
+#: Relative offsets are scaled to [-LOG_RANGE, LOG_RANGE] before the log spacing (SwinV2's
+#: continuous position bias, which FasterViT uses).
+LOG_RANGE = 8
+#: The bias is BIAS_SCALE * sigmoid(MLP(...)), so it stays within (0, 16) (SwinV2).
+BIAS_SCALE = 16
+
+
+def _coordinate_mlp(out_features: int, hidden: int = CPB_HIDDEN) -> nn.Sequential:
     return nn.Sequential(nn.Linear(2, hidden), nn.ReLU(inplace=True),
                          nn.Linear(hidden, out_features, bias=False))
 
@@ -32,8 +41,8 @@ def log_relative_coords(h: int, w: int) -> Tuple[torch.Tensor, torch.Tensor]:
         torch.arange(-(h - 1), h, dtype=torch.float32),
         torch.arange(-(w - 1), w, dtype=torch.float32), indexing='ij'), dim=-1)
     # A 1-wide axis has only the offset 0; keep it 0 instead of dividing by zero.
-    table = table / torch.tensor([max(h - 1, 1), max(w - 1, 1)], dtype=torch.float32) * 8
-    table = torch.sign(table) * torch.log2(table.abs() + 1.0) / math.log2(8)
+    table = table / torch.tensor([max(h - 1, 1), max(w - 1, 1)], dtype=torch.float32) * LOG_RANGE
+    table = torch.sign(table) * torch.log2(table.abs() + 1.0) / math.log2(LOG_RANGE)
     coords = torch.stack(torch.meshgrid(torch.arange(h), torch.arange(w), indexing='ij')).flatten(1)
     offsets = coords[:, :, None] - coords[:, None, :]
     index = (offsets[0] + h - 1) * (2 * w - 1) + offsets[1] + w - 1
@@ -66,7 +75,7 @@ class RelativePositionBias(nn.Module):
         table, index = log_relative_coords(*size)
         weight = self.cpb_mlp[0].weight
         table = self.cpb_mlp(table.to(weight.device, weight.dtype))
-        bias = (16 * torch.sigmoid(table))[index.to(weight.device)].permute(2, 0, 1)
+        bias = (BIAS_SCALE * torch.sigmoid(table))[index.to(weight.device)].permute(2, 0, 1)
         if num_prefix:
             bias = F.pad(bias, (num_prefix, 0, num_prefix, 0))
         return bias

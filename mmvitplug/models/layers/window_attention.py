@@ -1,4 +1,5 @@
-"""Multi-head self-attention with a continuous relative position bias, and the transformer MLP."""
+"""FasterViT's window attention: multi-head self-attention over the tokens of a window with a
+continuous relative position bias (CPB), behind the window's carrier tokens."""
 from typing import Optional, Tuple
 
 import torch
@@ -8,22 +9,10 @@ import torch.nn.functional as F
 from .position import RelativePositionBias
 
 
-class Mlp(nn.Module):
-    """Linear -> GELU -> Linear on the last dimension."""
-
-    def __init__(self, dim: int, hidden_dim: int) -> None:
-        super().__init__()
-        self.fc1 = nn.Linear(dim, hidden_dim)
-        self.act = nn.GELU()
-        self.fc2 = nn.Linear(hidden_dim, dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.act(self.fc1(x)))
-
-
-class BiasedSelfAttention(nn.Module):
-    """Self-attention within token groups laid out on an h x w grid, optionally behind extra
-    prefix tokens (carrier tokens), with :class:`RelativePositionBias` on the grid part.
+class CPBWindowAttention(nn.Module):
+    """Self-attention within groups of tokens laid out on an h x w grid (windows, or the whole
+    carrier grid), with :class:`RelativePositionBias` (the continuous position bias) on the grid
+    part, optionally behind prefix tokens (the window's carrier tokens, which get zero bias).
 
     Args:
         dim: token channels.
