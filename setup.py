@@ -38,7 +38,8 @@ setup(
             'mmdet>=3.0.0,<3.4.0', 'mmsegmentation>=1.0.0,<1.3.0', 'ftfy', 'regex',
             'mmpretrain>=1.0.0,<1.3.0'
         ],
-        'tests': ['pytest', 'pycocotools', 'matplotlib'],
+        'deploy': ['onnx', 'onnxruntime', 'onnxscript'],
+        'tests': ['pytest', 'pycocotools', 'matplotlib', 'onnx', 'onnxruntime', 'onnxscript'],
     },
     license='Apache License 2.0',
     zip_safe=False,

@@ -179,8 +179,10 @@ def render(result: dict) -> str:
         'Re-render this page and the plots from `report.json`: '
         '`.venv/bin/python benchmarks/report.py --render`. Ad-hoc measurements: '
         '`tools/benchmark.py` (any config or named backbone, sizes, batch, fp32/bf16/fp16, '
-        'channels-last, forward+backward, CPU/CUDA) and `tools/get_flops.py` (fixed-shape FLOPs '
-        'per part). Per-family reports: `biformer_cpu.md`, `fastervit_cpu.md`, `litv2_cpu.md`.',
+        'channels-last, forward+backward, torch.compile, CPU/CUDA) and `tools/get_flops.py` '
+        '(fixed-shape FLOPs per part). Per-family reports: `biformer_cpu.md`, '
+        '`fastervit_cpu.md`, `litv2_cpu.md`; onnxruntime, torch.compile and bfloat16: '
+        '`deployment.md`; eager speed against an earlier revision: `before_after.py`.',
         '', 'No GPU was available to this run; the tables are CPU only.', '',
         '## Backbones at classification and dense sizes', '',
         '| input (BxHxW) | model | latency (ms) | images/s | vs Swin-T | vs ConvNeXt-T | '

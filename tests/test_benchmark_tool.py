@@ -19,7 +19,8 @@ def test_backbones_side_by_side(tmp_path):
     result = json.loads(out.read_text())
     assert {'cpu', 'threads', 'torch', 'mmengine'} <= set(result['header'])
     assert result['settings'] == dict(device='cpu', dtype='fp32', channels_last=False,
-                                      mode='eval', backward=False, repeats=2, warmup=1)
+                                      mode='eval', backward=False, compile=None, repeats=2,
+                                      warmup=1)
     rows = result['rows']
     assert [(r['target'], r['batch'], r['height'], r['width']) for r in rows] == [
         ('BiFormer-T', 2, 64, 64), ('LITv2-S', 2, 64, 64), ('BiFormer-T', 1, 64, 96),
@@ -55,10 +56,26 @@ def test_whole_models_from_configs(tmp_path):
 def test_clear_errors():
     cases = [(['ResNet-1000'], 'neither a config file'),
              (['BiFormer-T', '--shapes', '64by64'], 'is not HxW or BxHxW'),
-             (['BiFormer-T', '--part', 'model'], 'needs config targets')]
+             (['BiFormer-T', '--part', 'model'], 'needs config targets'),
+             (['configs/demo/upernet_demo.py', '--part', 'model', '--compile'],
+              '--compile times backbones')]
     if not torch.cuda.is_available():
         cases.append((['BiFormer-T', '--device', 'cuda'], 'no CUDA device'))
     for args, message in cases:
         proc = run_python(['tools/benchmark.py', *args, '--no-progress'])
         assert proc.returncode == 2 and message in proc.stderr, (args, proc.stderr[-500:])
         assert 'Traceback' not in proc.stderr
+
+
+def test_compiled_rows_beside_eager(tmp_path):
+    """--compile adds each backbone through torch.compile, timed in the same interleaving,
+    with its first (compiling) call reported ('eager' backend: dynamo's graphs without code
+    generation, to keep the test short)."""
+    out = tmp_path / 'r.json'
+    run_python(['tools/benchmark.py', 'LITv2-S', '--shapes', '64x64', '--compile',
+                '--compile-backend', 'eager', '--repeats', '1', '--no-memory', '--no-progress',
+                '--json', str(out)], check=True)
+    rows = json.loads(out.read_text())['rows']
+    assert [r['target'] for r in rows] == ['LITv2-S', 'LITv2-S compiled']
+    assert rows[1]['first_call_s'] > 0 and 'first_call_s' not in rows[0]
+    assert json.loads(out.read_text())['settings']['compile'] == 'eager'

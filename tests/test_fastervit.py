@@ -115,13 +115,23 @@ def test_carrier_pooling_geometry():
         carrier_pooling(1, 7, 2)
 
 
-def test_repeated_sizes_reuse_the_geometry(tiny):
-    position.log_relative_coords.cache_clear()
+def test_repeated_sizes_reuse_the_geometry(tiny, monkeypatch):
+    """Eagerly, each geometry table is built once per (size, device): a second pass at the same
+    size builds nothing."""
+    from mmvitplug.models.layers import hat
+    caches = (position._RELATIVE_TABLES, position._GRIDS, hat._MASKS, hat._UPSAMPLING,
+              hat._TILING)
+    for cache in caches:
+        cache.clear()
+    built = []
+    real_arange = torch.arange
+    monkeypatch.setattr(torch, 'arange', lambda *a, **k: built.append(1) or real_arange(*a, **k))
     with torch.no_grad():
         tiny(torch.randn(1, 3, 96, 160))
-        misses = position.log_relative_coords.cache_info().misses
+        first, sizes = len(built), [len(c) for c in caches]
         tiny(torch.randn(1, 3, 96, 160))
-    assert position.log_relative_coords.cache_info().misses == misses
+    assert first > 0 and len(built) == first
+    assert [len(c) for c in caches] == sizes
 
 
 def test_bad_arguments_are_clear_errors():

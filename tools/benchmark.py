@@ -15,12 +15,16 @@ round-robin (drift of a shared machine hits all alike); the median is reported, 
 and the speed relative to the first target. On CUDA the clock is read after synchronising.
 Peak memory: CUDA's peak allocated memory, or on CPU the peak of live tensor memory (one more
 call under the profiler). ``--backward`` times forward + backward of the summed outputs (train
-mode unless ``--mode eval``).
+mode unless ``--mode eval``). ``--compile`` adds each backbone once more through
+``torch.compile`` ("NAME compiled" rows, same interleaving), a static graph per shape
+(``--compile-dynamic`` for ``dynamic=True``), with the time of its first call at each shape
+(``first_call_s``: the compilation where a new graph is built).
 """
 import argparse
 import csv
 import json
 import sys
+import time
 from typing import Callable, List, Tuple
 
 import torch
@@ -98,6 +102,19 @@ def run_benchmark(args) -> dict:
             raise BenchmarkError(f'--part model needs config targets; {name} is a backbone')
         prepare(target, args.part, device, train, args.channels_last)
         targets.append(target)
+    if args.compile:
+        if args.part == 'model':
+            raise BenchmarkError('--compile times backbones (whole models break into many graphs)')
+        # One static graph per target and shape: the recompile limit must not send a later
+        # shape back to eager (the backbones share their top-level forward code).
+        limit = 2 * len(targets) * len(args.shapes) + 8
+        torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, limit)
+        for target in list(targets):
+            module = target.model if target.cfg is None else target.model.backbone
+            targets.append(Target(f'{target.name} compiled',
+                                  torch.compile(module, dynamic=args.compile_dynamic,
+                                                backend=args.compile_backend),
+                                  target.scope, None))
     sync = torch.cuda.synchronize if device.startswith('cuda') else None
     dtype = DTYPES[args.dtype]
     rows = []
@@ -108,11 +125,16 @@ def run_benchmark(args) -> dict:
         x = torch.randn(b, 3, h, w, device=device)
         if args.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        calls = {}
+        calls, first_call = {}, {}
         for target in targets:
             call = model_call(target, args.part, x)
             calls[target.name] = _with_autocast(_with_backward(call, target, args.part)
                                                 if args.backward else call, device, dtype)
+            if target.name.endswith(' compiled'):  # compile outside the timed calls
+                start = time.perf_counter()
+                with torch.set_grad_enabled(args.backward):
+                    calls[target.name]()
+                first_call[target.name] = time.perf_counter() - start
         medians = interleaved_medians(calls, args.repeats, args.warmup, grad=args.backward,
                                       sync=sync, progress=bar.update if bar else None)
         first = medians[targets[0].name]
@@ -121,6 +143,8 @@ def run_benchmark(args) -> dict:
             row = dict(target=target.name, part=args.part if target.cfg else 'backbone',
                        batch=b, height=h, width=w, latency_ms=median * 1e3,
                        images_per_s=b / median, speed_vs_first=first / median)
+            if target.name in first_call:
+                row['first_call_s'] = first_call[target.name]
             if args.memory:
                 row['peak_memory_mib'] = _peak_memory(calls[target.name], device, args.backward)
             rows.append(row)
@@ -128,6 +152,8 @@ def run_benchmark(args) -> dict:
         print()
     settings = dict(device=device, dtype=args.dtype, channels_last=args.channels_last,
                     mode='train' if train else 'eval', backward=args.backward,
+                    compile=(f'{args.compile_backend}{" dynamic" if args.compile_dynamic else ""}'
+                             if args.compile else None),
                     repeats=args.repeats, warmup=args.warmup)
     return dict(header=machine_header(device), settings=settings, rows=rows)
 
@@ -175,6 +201,9 @@ def render(result: dict) -> str:
     for r in result['rows']:
         mem = f'{r["peak_memory_mib"]:.0f}' if 'peak_memory_mib' in r else '-'
         name = r['target'] + (' (model)' if r['part'] == 'model' else '')
+        if 'first_call_s' in r:
+            name += f' (first call {r["first_call_s"]:.0f} s)'
+
         lines.append(f'| {r["batch"]}x{r["height"]}x{r["width"]} | {name} | '
                      f'{r["latency_ms"]:.1f} | {r["images_per_s"]:.2f} | '
                      f'{r["speed_vs_first"]:.2f}x | {mem} |')
@@ -196,6 +225,14 @@ def parse_args(argv=None):
     parser.add_argument('--dtype', choices=sorted(DTYPES), default='fp32',
                         help='autocast dtype (fp32: no autocast)')
     parser.add_argument('--channels-last', action='store_true')
+    parser.add_argument('--compile', action='store_true',
+                        help='also time each backbone through torch.compile (a static graph '
+                        'per shape)')
+    parser.add_argument('--compile-backend', default='inductor',
+                        help='torch.compile backend for --compile (default inductor)')
+    parser.add_argument('--compile-dynamic', action='store_true',
+                        help='compile with dynamic=True (one graph for all shapes; inductor '
+                        'CPU code generation for dynamic shapes can take very long)')
     parser.add_argument('--device', default='cpu', help='cpu or cuda[:N]')
     parser.add_argument('--repeats', type=int, default=7)
     parser.add_argument('--warmup', type=int, default=1)

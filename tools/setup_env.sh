@@ -10,7 +10,8 @@
 #      torch and Python versions (mmdet 3.3 / mmseg 1.2 need mmcv < 2.2, and no binary wheel
 #      of mmcv 2.1 matches torch 2.14; its setup.py hard-codes -std=c++14/17 while torch 2.14
 #      headers need C++20, so the flag is rewritten before the build)
-#   4. mmengine, mmdet, mmsegmentation, mmpretrain, setuptools with pkg_resources, test tools
+#   4. mmengine, mmdet, mmsegmentation, mmpretrain, setuptools with pkg_resources, ONNX export
+#      and onnxruntime, test tools
 #   5. mmvitplug itself in editable mode
 #
 # Environment: VENV, PYTHON (interpreter used to create the venv), MMVITPLUG_CACHE (wheel cache,
@@ -22,8 +23,10 @@ TORCHVISION_VERSION=0.29.1
 MMCV_VERSION=2.1.0
 # setuptools: mmengine resolves `mmdet::` / `mmseg::` / `mmpretrain::` base configs through
 # pkg_resources, which setuptools 81 removed; torch needs >= 77.0.3.
+# onnx / onnxruntime / onnxscript: tools/deployment/pytorch2onnx.py and its tests (onnxscript is
+# what torch's dynamo-based ONNX exporter needs).
 MM_PACKAGES=(mmengine==0.10.7 mmdet==3.3.0 mmsegmentation==1.2.2 mmpretrain==1.2.0
-             setuptools==80.10.2)
+             setuptools==80.10.2 onnx==1.23.2 onnxruntime==1.32.0 onnxscript==0.7.2)
 # numpy<2: mmcv 2.1 / mmdet 3.3 / mmseg 1.2 predate numpy 2, and opencv-python 4.12+ needs
 # numpy>=2 (mmcv's and mmengine's wheels require opencv-python, not the headless build).
 EXTRA_PACKAGES=("numpy<2" "opencv-python<4.12" ftfy regex pytest matplotlib)

@@ -1,5 +1,6 @@
 """Optimisation pieces of the configs: layer-wise learning-rate decay for any model whose
-backbone has ``get_layer_depth``, and the warm-up + cosine schedule as one scheduler.
+backbone has ``get_layer_depth``, the warm-up + cosine schedule as one scheduler, and mixed
+precision on any device (:class:`AutocastOptimWrapper`).
 
 mmdet's and mmseg's own decay constructors only know ConvNeXt and BEiT; this one asks the
 backbone for each parameter's layer, so it serves FasterViT, BiFormer and LITv2 (and any
@@ -21,16 +22,18 @@ initialisation (``carrier_init``). ``lr_mult`` scales the rate of parameters by 
 e.g. ``dict(conv_offset=0.01)`` for LITv2's deformable-merging offsets as the authors train them.
 """
 import math
+from contextlib import contextmanager
 from typing import List, Optional
 
+import torch
 import torch.nn as nn
 from mmengine.logging import MMLogger
-from mmengine.optim import DefaultOptimWrapperConstructor
+from mmengine.optim import DefaultOptimWrapperConstructor, OptimWrapper
 from mmengine.optim.scheduler.lr_scheduler import LRSchedulerMixin
 from mmengine.optim.scheduler.param_scheduler import INF, _ParamScheduler
-from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS, PARAM_SCHEDULERS
+from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS, OPTIM_WRAPPERS, PARAM_SCHEDULERS
 
-__all__ = ['BackboneLayerDecayOptimWrapperConstructor', 'WarmupCosineLR']
+__all__ = ['AutocastOptimWrapper', 'BackboneLayerDecayOptimWrapperConstructor', 'WarmupCosineLR']
 
 NO_DECAY_NAMES = ('pos_embed', 'pos_bias', 'carrier_init')
 
@@ -149,3 +152,35 @@ class WarmupCosineLR(LRSchedulerMixin, _ParamScheduler):
             return [base * factor for base in self.base_values]
         cosine = (1 + math.cos(math.pi * (t - warmup) / (self.end - self.begin - warmup))) / 2
         return [self.eta_min + (base - self.eta_min) * cosine for base in self.base_values]
+
+
+@OPTIM_WRAPPERS.register_module()
+class AutocastOptimWrapper(OptimWrapper):
+    """``OptimWrapper`` whose training forward runs under ``torch.autocast`` in bfloat16, on
+    any device: CPU training in mixed precision, which mmengine's ``AmpOptimWrapper`` refuses
+    (it needs a CUDA, NPU or MLU device)::
+
+        python tools/train.py CONFIG --cfg-options optim_wrapper.type=AutocastOptimWrapper
+
+    There is no loss scaling: bfloat16 has float32's range. float16 needs loss scaling, so it
+    is refused here (on GPUs use ``--amp``, mmengine's ``AmpOptimWrapper``).
+
+    Args:
+        dtype: the autocast dtype, ``'bfloat16'``.
+        **kwargs: as mmengine's ``OptimWrapper`` (``optimizer``, ``clip_grad``,
+            ``accumulative_counts``).
+    """
+
+    def __init__(self, dtype: str = 'bfloat16', **kwargs) -> None:
+        if dtype not in ('bfloat16', torch.bfloat16):
+            raise ValueError(f'AutocastOptimWrapper runs bfloat16 (no loss scaling), got dtype='
+                             f'{dtype!r}; float16 needs a loss scale: use AmpOptimWrapper '
+                             '(tools/train.py --amp) on a GPU')
+        super().__init__(**kwargs)
+        self.dtype = torch.bfloat16
+
+    @contextmanager
+    def optim_context(self, model: nn.Module):
+        device = next(model.parameters()).device
+        with super().optim_context(model), torch.autocast(device.type, dtype=self.dtype):
+            yield

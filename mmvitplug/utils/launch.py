@@ -136,8 +136,9 @@ def _init_cpu_processes(cfg: Config) -> None:
 
 def enable_amp(cfg: Config) -> None:
     """Switch the optimizer wrapper to mixed precision (``--amp``)."""
-    _require_cuda('--amp', "mmengine's AmpOptimWrapper refuses to train on CPU; train in "
-                  'float32 without --amp')
+    _require_cuda('--amp', "mmengine's AmpOptimWrapper refuses to train on CPU; for bfloat16 "
+                  'mixed precision on CPU use --cfg-options '
+                  'optim_wrapper.type=AutocastOptimWrapper instead of --amp')
     optim_wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
     if optim_wrapper == 'AmpOptimWrapper':
         return

@@ -245,6 +245,8 @@ class HierarchicalBackbone(BaseModule):
 
     # ------------------------------------------------------------------ forward
     def _check_input(self, x: torch.Tensor) -> None:
+        if torch.jit.is_tracing():
+            return  # sizes are graph values there: a Python check would only freeze them
         expected = f'(N, {self.in_channels}, H, W)'
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f'{self.family} expects {expected} input, got shape '

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from mmvitplug.registry import register_model
 from ..layers import (ConvFFN, DeformableTokenMerging, HiLoAttention, LayerNorm2d,
                       TransformerBlock)
+from ..layers.geometry import graph_mode, pad_amount
 from .base import HierarchicalBackbone, Stage
 
 __all__ = ['LITv2']
@@ -38,8 +39,8 @@ class PatchEmbed(nn.Module):
         self.norm = LayerNorm2d(dim) if norm else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pad_h, pad_w = -x.shape[2] % self.patch_size, -x.shape[3] % self.patch_size
-        if pad_h or pad_w:
+        pad_h, pad_w = (pad_amount(s, self.patch_size) for s in x.shape[2:])
+        if graph_mode() or pad_h or pad_w:
             x = F.pad(x, (0, pad_w, 0, pad_h)).contiguous(memory_format=torch.channels_last)
         x = self.proj(x)
         return x if self.norm is None else self.norm(x)

@@ -28,7 +28,6 @@ Region geometry is computed from the input: either a fixed number of regions per
 (``region_size`` tokens: the number of regions grows with the image, so the attention cost stays
 linear in the number of tokens).
 """
-import math
 from typing import Optional, Tuple
 
 import torch
@@ -36,6 +35,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .fast_paths import inference_fast_path
+from .geometry import ceil_div, crop, graph_mode, size_min
+from .precision import autocast_off
 from .window import window_partition, window_reverse
 
 # Routed keys/values copied at once, in elements: bounds the transient memory of BRA (8 MiB in
@@ -55,10 +56,10 @@ def region_grid(size: Tuple[int, int], n_win: Optional[int] = None,
         raise ValueError('give exactly one of n_win (regions per side) and region_size '
                          f'(tokens per region side), got n_win={n_win}, region_size={region_size}')
     if n_win is not None:
-        rh, rw = (math.ceil(s / n_win) for s in size)
+        rh, rw = (ceil_div(s, n_win) for s in size)
         return (n_win, n_win), (rh, rw)
-    rh, rw = (min(region_size, s) for s in size)
-    return (math.ceil(size[0] / rh), math.ceil(size[1] / rw)), (rh, rw)
+    rh, rw = (size_min(region_size, s) for s in size)
+    return (ceil_div(size[0], rh), ceil_div(size[1], rw)), (rh, rw)
 
 
 def route(q_regions: torch.Tensor, k_regions: torch.Tensor, topk: int,
@@ -66,11 +67,14 @@ def route(q_regions: torch.Tensor, k_regions: torch.Tensor, topk: int,
     """Indices (B, P, topk) of the regions each query region attends to.
 
     Args:
-        q_regions, k_regions: (B, P, C) region means of queries and keys.
+        q_regions, k_regions: (B, P, C) region means of queries and keys (float32).
 
-    Routing is a hard selection: no gradient flows through it.
+    Routing is a hard selection: no gradient flows through it. The region means and scores
+    are float32 (also under autocast): they only decide which regions are attended to, and
+    bfloat16 scores, 3 significant digits, would let rounding pick other regions than the
+    float32 model picks.
     """
-    with torch.no_grad():
+    with torch.no_grad(), autocast_off(q_regions.device):
         scores = (q_regions * scale) @ k_regions.transpose(-2, -1)
         return scores.topk(topk, dim=-1).indices
 
@@ -98,9 +102,14 @@ def routed_attention(q: torch.Tensor, kv: torch.Tensor, index: torch.Tensor, num
     Returns:
         (Gq, Lq, Cv).
 
-    The routed keys and values are copied for a chunk of query regions at a time
-    (:data:`GATHER_CHUNK_ELEMENTS`), never for all at once.
+    Eagerly the routed keys and values are copied for a chunk of query regions at a time
+    (:data:`GATHER_CHUNK_ELEMENTS`), never for all at once; in graph mode (tracing, export,
+    compilation) in one piece, as a loop over a size-dependent number of chunks cannot be kept
+    symbolic.
     """
+    if graph_mode():
+        selected = kv.index_select(0, index.reshape(-1))
+        return _attend(q, selected, num_heads, scale).flatten(2)
     groups, lq, qk_dim = q.shape
     _, lk, width = kv.shape
     topk = index.shape[1]
@@ -203,6 +212,25 @@ class BiLevelRoutingAttention(nn.Module):
         rows = slice(0, self.qk_dim) if part == 'q' else slice(self.qk_dim, None)
         return F.linear(x, self.qkv.weight[rows], self.qkv.bias[rows])
 
+    def _region_means(self, regions: torch.Tensor, q: torch.Tensor, kv: torch.Tensor,
+                      query_grid: Tuple[int, int], grid: Tuple[int, int]):
+        """float32 region means of the queries (B, qy*qx, Cqk) and keys (B, P, Cqk).
+
+        Under autocast the projections ran in the low precision; a mean of a linear projection
+        is the projection of the mean, so the means are then projected in float32 from the
+        float32 (normalised) input instead: routing sees what the float32 model sees.
+        """
+        qk = self.qk_dim
+        if q.dtype == regions.dtype:
+            return q.mean(2, dtype=torch.float32), kv[..., :qk].mean(2, dtype=torch.float32)
+        with autocast_off(regions.device):
+            means = regions.mean(2, dtype=torch.float32)  # (B, P, C)
+            weight, bias = self.qkv.weight.float(), self.qkv.bias.float()
+            k_means = F.linear(means, weight[qk:2 * qk], bias[qk:2 * qk])
+            (qy, qx), (ny, nx) = query_grid, grid
+            q_means = means.view(means.shape[0], ny, nx, -1)[:, :qy, :qx].flatten(1, 2)
+            return F.linear(q_means, weight[:qk], bias[:qk]), k_means
+
     def attend_routed(self, q: torch.Tensor, kv: torch.Tensor, index: torch.Tensor,
                       out: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Token attention of each query region over its routed regions
@@ -221,10 +249,14 @@ class BiLevelRoutingAttention(nn.Module):
         (ny, nx), (rh, rw) = region_grid((h, w), self.n_win, self.region_size)
         hp, wp = ny * rh, nx * rw
         qk, heads = self.qk_dim, self.num_heads
+        # In graph mode no branch may depend on the size: pad always, route always (topk
+        # capped by the number of regions), and compute queries of every region.
+        graph = graph_mode()
         # Zero padding as the authors' auto_pad: padded tokens project to the bias and take
         # part in routing, attention and LePE.
-        padded = F.pad(x, (0, 0, 0, wp - w, 0, hp - h)) if (hp, wp) != (h, w) else x
-        if self.topk >= ny * nx:
+        padded = F.pad(x, (0, 0, 0, wp - w, 0, hp - h)) if graph or (hp, wp) != (h, w) else x
+        if not graph and self.topk >= ny * nx or graph and self.n_win is not None \
+                and self.topk >= self.n_win**2:
             # Every region is routed: real queries attend to the whole padded map.
             kv = self._project(padded, 'kv')
             keys = kv.flatten(1, 2)
@@ -237,16 +269,18 @@ class BiLevelRoutingAttention(nn.Module):
             # Project region by region (q only for regions holding real tokens; k, v for all:
             # fully padded regions can be routed to), then route and attend. Maps are freed as
             # soon as they are used: inference memory peaks here.
-            qy, qx = math.ceil(h / rh), math.ceil(w / rw)
+            qy, qx = (ny, nx) if graph else (ceil_div(h, rh), ceil_div(w, rw))
             regions = window_partition(padded, (rh, rw))  # (B, P, L, C)
-            if (qy, qx) != (ny, nx):
-                q = self._project(window_partition(padded[:, :qy * rh, :qx * rw], (rh, rw)), 'q')
-            else:
+            if graph or (qy, qx) == (ny, nx):
                 q = self._project(regions, 'q')
+            else:
+                q = self._project(window_partition(padded[:, :qy * rh, :qx * rw], (rh, rw)), 'q')
             del x, padded
             kv = self._project(regions, 'kv')
+            q_means, k_means = self._region_means(regions, q, kv, (qy, qx), (ny, nx))
             del regions
-            index = route(q.mean(2), kv[..., :qk].mean(2), min(self.topk, ny * nx), self.scale)
+            topk = size_min(self.topk, ny * nx)
+            index = route(q_means, k_means, topk, self.scale)
             index = index + torch.arange(b, device=kv.device).view(b, 1, 1) * (ny * nx)
             q, kv, index = q.flatten(0, 1), kv.flatten(0, 1), index.flatten(0, 1)
             # On the inference fast path the result overwrites the queries (same shape when
@@ -254,14 +288,15 @@ class BiLevelRoutingAttention(nn.Module):
             out = self.attend_routed(q, kv, index, q if qk == c else None)
             del q
             out = window_reverse(out.view(b, qy * qx, rh * rw, c), (rh, rw),
-                                 (qy * rh, qx * rw))[:, :h, :w]
+                                 (qy * rh, qx * rw))
+            out = crop(out, h, w)
             values = window_reverse(kv[..., qk:].view(b, ny * nx, rh * rw, c), (rh, rw),
                                     (hp, wp))
             del kv
         if self.lepe is not None:
             lepe = self.lepe(values.permute(0, 3, 1, 2).contiguous(
                 memory_format=torch.channels_last))
-            out = out + lepe[:, :, :h, :w].permute(0, 2, 3, 1)
+            out = out + crop(lepe, h, w, first_dim=2).permute(0, 2, 3, 1)
             del lepe
         del values
         return self.proj(out)

@@ -20,6 +20,8 @@ from typing import Iterator
 
 import torch
 
+from .geometry import graph_mode
+
 __all__ = ['fast_paths', 'fast_paths_enabled', 'inference_fast_path', 'set_fast_paths']
 
 _SWITCH = 'MMVITPLUG_FAST_PATHS'
@@ -61,10 +63,11 @@ def fast_paths(enabled: bool) -> Iterator[None]:
 
 
 def inference_fast_path(*tensors: torch.Tensor) -> bool:
-    """True where a layer may take its inference fast path: the switch is on and no autograd
-    graph is recorded, i.e. grad mode is off (``torch.no_grad``, ``torch.inference_mode``) or,
-    when ``tensors`` are given, none of them requires grad."""
-    if not _enabled:
+    """True where a layer may take its inference fast path: the switch is on, the model runs
+    eagerly (not traced, exported or compiled: the fast paths are eager-only kernels and
+    loops) and no autograd graph is recorded, i.e. grad mode is off (``torch.no_grad``,
+    ``torch.inference_mode``) or, when ``tensors`` are given, none of them requires grad."""
+    if not _enabled or graph_mode():
         return False
     if not torch.is_grad_enabled():
         return True

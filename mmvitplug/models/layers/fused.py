@@ -28,8 +28,9 @@ _ONEDNN = _onednn_available()
 
 
 def _fast_path(x: torch.Tensor) -> bool:
+    # Not under autocast: the fused op would run in float32, not in the autocast dtype.
     return (_ONEDNN and inference_fast_path() and x.device.type == 'cpu'
-            and x.dtype == torch.float32)
+            and x.dtype == torch.float32 and not torch.is_autocast_enabled('cpu'))
 
 
 def conv_bn_act(x: torch.Tensor, conv: nn.Conv2d, bn: nn.BatchNorm2d,

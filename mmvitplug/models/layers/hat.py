@@ -14,7 +14,6 @@ block of a stage can propagate the carriers into the window tokens (nearest upsa
 Cutting the carrier grid into ct_size x ct_size windows puts each window's carriers next to its
 tokens, in the same window order as the map, for any (also non-square) window grid.
 """
-from functools import lru_cache
 from typing import Optional, Tuple
 
 import torch
@@ -22,6 +21,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .block import TransformerBlock
+from .geometry import GeometryCache, averaging_matrix, ceil_div, crop, graph_mode
 from .mlp import Mlp
 from .position import AbsolutePositionMLP
 from .window_attention import CPBWindowAttention
@@ -35,12 +35,20 @@ def carrier_pooling(side: int, window_size: int, ct_size: int) -> Tuple[int, int
     ``kernel = side - (n - 1) * stride``, so the pooling spans the whole (unpadded) side. Where
     the side is a multiple of the window this is the authors' fixed-resolution geometry.
     """
-    tokens = -(-side // window_size) * ct_size
+    tokens = ceil_div(side, window_size) * ct_size
     stride = side // tokens
-    if stride == 0:
+    if not graph_mode() and stride == 0:
         raise ValueError(f'a stage map side of {side} is too small for {ct_size} carrier tokens '
                          f'per {window_size}-window; use a larger input or a smaller ct_size')
     return side - (tokens - 1) * stride, stride
+
+
+def _carrier_pooling_matrix(side, window_size: int, ct_size: int, device,
+                            dtype: torch.dtype) -> torch.Tensor:
+    """:func:`carrier_pooling` along one axis as an averaging matrix (tokens, side)."""
+    kernel, stride = carrier_pooling(side, window_size, ct_size)
+    starts = torch.arange(ceil_div(side, window_size) * ct_size, device=device) * stride
+    return averaging_matrix(side, starts, starts + kernel, dtype)
 
 
 class CarrierTokenInit(nn.Module):
@@ -61,9 +69,17 @@ class CarrierTokenInit(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) stage input -> (B, Hc, Wc, C) carrier grid."""
-        (kh, sh), (kw, sw) = (carrier_pooling(s, self.window_size, self.ct_size)
-                              for s in x.shape[2:])
-        x = F.avg_pool2d(self.pos_embed(x), (kh, kw), (sh, sw))
+        x = self.pos_embed(x)
+        if graph_mode():
+            # Kernel and stride follow the input size, which ONNX pooling cannot: pool by
+            # matrix products instead (the same averages, summed in another order).
+            rows, cols = (_carrier_pooling_matrix(s, self.window_size, self.ct_size, x.device,
+                                                  x.dtype) for s in x.shape[2:])
+            x = torch.matmul(torch.matmul(rows, x), cols.transpose(0, 1))
+        else:
+            (kh, sh), (kw, sw) = (carrier_pooling(s, self.window_size, self.ct_size)
+                                  for s in x.shape[2:])
+            x = F.avg_pool2d(x, (kh, kw), (sh, sw))
         return x.permute(0, 2, 3, 1)
 
 
@@ -141,9 +157,12 @@ class HATBlock(TransformerBlock):
         """
         b, h, w, c = x.shape
         ws = window_size
-        nh, nw = -(-h // ws), -(-w // ws)
+        nh, nw = ceil_div(h, ws), ceil_div(w, ws)
         size = (ws, ws)
-        x = x + self.pos_embed(size).view(ws, ws, c).repeat(nh, nw, 1)[:h, :w]
+        # The window's position embedding at every position of the map (tiled, cut to h x w).
+        pos = self.pos_embed(size).to(x.dtype).view(ws, ws, c)
+        rows, cols = window_tiling(h, w, ws, x.device)
+        x = x + pos[rows, cols]
         tokens = window_partition(pad_to_multiple(self.norm1(x), ws), ws).flatten(0, 1)
         num_ct = 0
         if carriers is not None:
@@ -153,9 +172,9 @@ class HATBlock(TransformerBlock):
             num_ct = ct.shape[1]
             tokens = torch.cat([self.norm1(ct), tokens], dim=1)
         out = self.attn(tokens, size, num_ct, key_padding(h, w, ws, num_ct, x.device))
-        ct_out, out = out.split([num_ct, ws * ws], dim=1)
+        ct_out, out = out[:, :num_ct], out[:, num_ct:]
         out = window_reverse(out.reshape(b, nh * nw, ws * ws, c), ws, (nh * ws, nw * ws))
-        x = self.residual(x, out[:, :h, :w], self.gamma1)
+        x = self.residual(x, crop(out, h, w), self.gamma1)
         x = self.residual(x, self.mlp(self.norm2(x)), self.gamma2)
         if carriers is None:
             return x, None
@@ -166,39 +185,55 @@ class HATBlock(TransformerBlock):
         ct = self.residual(ct, self.mlp(self.norm2(ct)), self.gamma2)
         carriers = window_reverse(ct.reshape(b, nh * nw, num_ct, c), ct_size, carriers.shape[1:3])
         if self.propagate:
-            rows, cols = (nearest_upsampling(n, ct_size, ws, s) for n, s in ((nh, h), (nw, w)))
-            upsampled = carriers[:, rows.to(x.device)][:, :, cols.to(x.device)]
+            rows, cols = (nearest_upsampling(n, ct_size, ws, s, x.device)
+                          for n, s in ((nh, h), (nw, w)))
+            upsampled = carriers[:, rows][:, :, cols]
             gamma = self.carrier.gamma1
             x = x + (upsampled if gamma is None else upsampled * gamma)
         return x, carriers
 
 
-@lru_cache(maxsize=64)
-def _key_padding_cpu(h: int, w: int, window_size: int, num_prefix: int) -> Optional[torch.Tensor]:
-    ws = window_size
-    if h % ws == 0 and w % ws == 0:
-        return None
-    real = torch.zeros(1, -(-h // ws) * ws, -(-w // ws) * ws, 1, dtype=torch.bool)
-    real[:, :h, :w] = True
-    real = window_partition(real, ws).flatten(2)[0]
-    return torch.cat([real.new_ones(real.shape[0], num_prefix), real], dim=1)
+_MASKS = GeometryCache()
+_UPSAMPLING = GeometryCache()
+_TILING = GeometryCache()
 
 
-def key_padding(h: int, w: int, window_size: int, num_prefix: int,
-                device: torch.device) -> Optional[torch.Tensor]:
+def window_tiling(h, w, window_size: int, device) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Index (h, 1) and (1, w) tensors into a ws x ws window table that tile it over an h x w
+    map (position ``(i, j)`` reads ``(i % ws, j % ws)``)."""
+    def compute():
+        rows, cols = (torch.arange(n, device=device) % window_size for n in (h, w))
+        return rows[:, None], cols[None, :]
+
+    return _TILING.get((h, w, window_size, device), compute)
+
+
+def key_padding(h, w, window_size: int, num_prefix, device) -> Optional[torch.Tensor]:
     """(windows, num_prefix + ws*ws) bool, False at padded positions of an h x w map cut into
-    ws-windows behind ``num_prefix`` tokens; None when nothing is padded."""
-    mask = _key_padding_cpu(h, w, window_size, num_prefix)
-    return None if mask is None else mask.to(device)
+    ws-windows behind ``num_prefix`` tokens; eagerly None when nothing is padded."""
+    ws = window_size
+    if not graph_mode() and h % ws == 0 and w % ws == 0:
+        return None
+
+    def compute():
+        rows = torch.arange(ceil_div(h, ws) * ws, device=device) < h
+        cols = torch.arange(ceil_div(w, ws) * ws, device=device) < w
+        real = window_partition((rows[:, None] & cols[None, :])[None, :, :, None], ws)
+        real = real.flatten(2)[0]
+        return torch.cat([real.new_ones(real.shape[0], num_prefix), real], dim=1)
+
+    return _MASKS.get((h, w, ws, num_prefix, device), compute)
 
 
-@lru_cache(maxsize=64)
-def nearest_upsampling(num_windows: int, ct_size: int, window_size: int,
-                       length: int) -> torch.Tensor:
+def nearest_upsampling(num_windows, ct_size: int, window_size: int, length,
+                       device=None) -> torch.Tensor:
     """Carrier-grid index of each of the first ``length`` map positions along one axis when every
     window's ``ct_size`` carriers are upsampled (nearest, as ``F.interpolate``) to the window."""
-    scale = torch.tensor(ct_size / window_size, dtype=torch.float32)
-    within = (torch.arange(window_size, dtype=torch.float32) * scale).floor().long()
-    within = within.clamp(max=ct_size - 1)
-    index = (torch.arange(num_windows)[:, None] * ct_size + within).flatten()
-    return index[:length]
+    def compute():
+        scale = torch.tensor(ct_size / window_size, dtype=torch.float32, device=device)
+        within = (torch.arange(window_size, dtype=torch.float32, device=device) * scale).floor()
+        within = within.long().clamp(max=ct_size - 1)
+        index = (torch.arange(num_windows, device=device)[:, None] * ct_size + within).flatten()
+        return index[:length]
+
+    return _UPSAMPLING.get((num_windows, ct_size, window_size, length, device), compute)

@@ -6,6 +6,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .geometry import crop
 from .window import pad_to_multiple, window_partition, window_reverse
 
 
@@ -66,9 +67,10 @@ class HiLoAttention(nn.Module):
         ws, heads = self.window_size, self.hifi_heads
         windows = window_partition(x, ws)  # (B, nW, ws*ws, C)
         n_win = windows.shape[1]
-        qkv = self.hifi_qkv(windows).view(b, n_win, ws * ws, 3, heads, self.head_dim)
-        q, k, v = qkv.permute(3, 0, 1, 4, 2, 5).unbind(0)  # (B, nW, heads, ws*ws, hd)
-        out = self._attend(q, k, v).transpose(2, 3).reshape(b, n_win, ws * ws, -1)
+        # Windows of all images as one batch: 4-D attention (what the ONNX converters know).
+        qkv = self.hifi_qkv(windows).view(b * n_win, ws * ws, 3, heads, self.head_dim)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # (B * nW, heads, ws*ws, hd)
+        out = self._attend(q, k, v).transpose(1, 2).reshape(b, n_win, ws * ws, -1)
         return self.hifi_proj(window_reverse(out, ws, (h, w)))
 
     def _lofi(self, x: torch.Tensor) -> torch.Tensor:
@@ -95,4 +97,4 @@ class HiLoAttention(nn.Module):
             out = self._lofi(x)
         else:
             out = torch.cat([self._hifi(x), self._lofi(x)], dim=-1)
-        return out[:, :h, :w]
+        return crop(out, h, w)

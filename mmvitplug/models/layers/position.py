@@ -1,18 +1,21 @@
 """Position MLPs of FasterViT, evaluated on the actual grid of each forward pass.
 
 Both take 2-D coordinates through ``Linear(2, 512) -> ReLU -> Linear(512, out, bias=False)``
-(``cpb_mlp``, the authors' name). The coordinate tables depend only on the grid size, so they
-are computed once per size and cached; the MLPs themselves are re-evaluated (they are cheap and
-their weights train).
+(``cpb_mlp``, the authors' name). The coordinate tables depend only on the grid size: they are
+built with tensor ops on the weights' device (so traced and exported graphs keep them symbolic)
+and, eagerly, cached per (size, device). The MLPs themselves are re-evaluated (they are cheap and
+their weights train), in float32 even under autocast: their inputs are coordinates, and the
+relative position bias is a sum of hundreds of products that bfloat16 would round to ~1%.
 """
 import math
-from functools import lru_cache
 from typing import Tuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .geometry import GeometryCache, graph_mode, size_max
+from .precision import autocast_off
 
 #: Hidden width of the coordinate MLPs (the authors' ``cpb_mlp``).
 CPB_HIDDEN = 512
@@ -22,14 +25,23 @@ LOG_RANGE = 8
 #: The bias is BIAS_SCALE * sigmoid(MLP(...)), so it stays within (0, 16) (SwinV2).
 BIAS_SCALE = 16
 
+_RELATIVE_TABLES = GeometryCache()
+_GRIDS = GeometryCache()
+
 
 def _coordinate_mlp(out_features: int, hidden: int = CPB_HIDDEN) -> nn.Sequential:
     return nn.Sequential(nn.Linear(2, hidden), nn.ReLU(inplace=True),
                          nn.Linear(hidden, out_features, bias=False))
 
 
-@lru_cache(maxsize=64)
-def log_relative_coords(h: int, w: int) -> Tuple[torch.Tensor, torch.Tensor]:
+def _run_float32(mlp: nn.Sequential, coords: torch.Tensor) -> torch.Tensor:
+    """``mlp(coords)`` outside autocast, in the weights' dtype (float32 unless the whole model
+    was cast)."""
+    with autocast_off(coords.device):
+        return mlp(coords.to(mlp[0].weight.dtype))
+
+
+def log_relative_coords(h, w, device=None) -> Tuple[torch.Tensor, torch.Tensor]:
     """Log-spaced relative coordinates of an h x w grid (SwinV2 style) and the lookup index.
 
     Returns:
@@ -37,25 +49,35 @@ def log_relative_coords(h: int, w: int) -> Tuple[torch.Tensor, torch.Tensor]:
             ``sign(t) * log2(|t| + 1) / 3``.
         index: (h*w, h*w) int64, row ``p``, column ``q`` -> row of ``table`` for offset p - q.
     """
-    table = torch.stack(torch.meshgrid(
-        torch.arange(-(h - 1), h, dtype=torch.float32),
-        torch.arange(-(w - 1), w, dtype=torch.float32), indexing='ij'), dim=-1)
-    # A 1-wide axis has only the offset 0; keep it 0 instead of dividing by zero.
-    table = table / torch.tensor([max(h - 1, 1), max(w - 1, 1)], dtype=torch.float32) * LOG_RANGE
-    table = torch.sign(table) * torch.log2(table.abs() + 1.0) / math.log2(LOG_RANGE)
-    coords = torch.stack(torch.meshgrid(torch.arange(h), torch.arange(w), indexing='ij')).flatten(1)
-    offsets = coords[:, :, None] - coords[:, None, :]
-    index = (offsets[0] + h - 1) * (2 * w - 1) + offsets[1] + w - 1
-    return table.reshape(-1, 2), index
+    def compute():
+        def offsets(n):
+            # A 1-wide axis has only the offset 0; keep it 0 instead of dividing by zero.
+            span = torch.arange(-(n - 1), n, dtype=torch.float32, device=device)
+            return span / size_max(n - 1, 1) * LOG_RANGE
+
+        table = torch.stack(torch.meshgrid(offsets(h), offsets(w), indexing='ij'), dim=-1)
+        table = torch.sign(table) * torch.log2(table.abs() + 1.0) / math.log2(LOG_RANGE)
+        coords = torch.stack(torch.meshgrid(torch.arange(h, device=device),
+                                            torch.arange(w, device=device),
+                                            indexing='ij')).flatten(1)
+        rel = coords[:, :, None] - coords[:, None, :]
+        index = (rel[0] + h - 1) * (2 * w - 1) + rel[1] + w - 1
+        return table.reshape(-1, 2), index
+
+    return _RELATIVE_TABLES.get((h, w, device), compute)
 
 
-@lru_cache(maxsize=64)
-def centred_grid(h: int, w: int) -> torch.Tensor:
+def centred_grid(h, w, device=None) -> torch.Tensor:
     """(h*w, 2) row-major coordinates ``(i - h//2) / (h//2), (j - w//2) / (w//2)``."""
-    def axis(n: int) -> torch.Tensor:
-        return (torch.arange(n, dtype=torch.float32) - n // 2) / max(n // 2, 1)
+    def compute():
+        def axis(n):
+            return ((torch.arange(n, dtype=torch.float32, device=device) - n // 2) /
+                    size_max(n // 2, 1))
 
-    return torch.stack(torch.meshgrid(axis(h), axis(w), indexing='ij'), dim=-1).reshape(-1, 2)
+        return torch.stack(torch.meshgrid(axis(h), axis(w), indexing='ij'),
+                           dim=-1).reshape(-1, 2)
+
+    return _GRIDS.get((h, w, device), compute)
 
 
 class RelativePositionBias(nn.Module):
@@ -70,13 +92,12 @@ class RelativePositionBias(nn.Module):
         self.cpb_mlp = _coordinate_mlp(num_heads)
 
     def forward(self, size: Tuple[int, int], num_prefix: int = 0) -> torch.Tensor:
-        """Bias (heads, P + h*w, P + h*w) for tokens of an h x w grid behind ``num_prefix``
-        tokens (carrier tokens), whose rows and columns get zero bias."""
-        table, index = log_relative_coords(*size)
-        weight = self.cpb_mlp[0].weight
-        table = self.cpb_mlp(table.to(weight.device, weight.dtype))
-        bias = (BIAS_SCALE * torch.sigmoid(table))[index.to(weight.device)].permute(2, 0, 1)
-        if num_prefix:
+        """Bias (heads, P + h*w, P + h*w), float32, for tokens of an h x w grid behind
+        ``num_prefix`` tokens (carrier tokens), whose rows and columns get zero bias."""
+        table, index = log_relative_coords(*size, device=self.cpb_mlp[0].weight.device)
+        table = _run_float32(self.cpb_mlp, table)
+        bias = (BIAS_SCALE * torch.sigmoid(table))[index].permute(2, 0, 1)
+        if graph_mode() or num_prefix:
             bias = F.pad(bias, (num_prefix, 0, num_prefix, 0))
         return bias
 
@@ -93,6 +114,6 @@ class AbsolutePositionMLP(nn.Module):
         self.cpb_mlp = _coordinate_mlp(dim)
 
     def forward(self, size: Tuple[int, int]) -> torch.Tensor:
-        """Embedding (h*w, dim) of an h x w grid in row-major order."""
-        weight = self.cpb_mlp[0].weight
-        return self.cpb_mlp(centred_grid(*size).to(weight.device, weight.dtype))
+        """Embedding (h*w, dim) of an h x w grid in row-major order, float32."""
+        return _run_float32(self.cpb_mlp,
+                            centred_grid(*size, device=self.cpb_mlp[0].weight.device))

@@ -30,8 +30,11 @@ def deform_conv2d_2x2(x: torch.Tensor, offset: torch.Tensor, weight: torch.Tenso
     """
     b, h, w, c = x.shape
     ho, wo = offset.shape[-2:]
-    opts = dict(dtype=x.dtype, device=x.device)
-    offset = offset.view(b, 4, 2, ho, wo).permute(0, 3, 4, 1, 2)  # (B, Ho, Wo, tap, yx)
+    # Sampling positions in at least float32 whatever the input's dtype: bfloat16 cannot count
+    # past 256 in steps of one, so positions on wider maps would land on the wrong pixels.
+    opts = dict(dtype=torch.promote_types(x.dtype, torch.float32), device=x.device)
+    # (B, Ho, Wo, tap, yx)
+    offset = offset.to(opts['dtype']).view(b, 4, 2, ho, wo).permute(0, 3, 4, 1, 2)
     tap_y = torch.tensor([0., 0., 1., 1.], **opts)
     tap_x = torch.tensor([0., 1., 0., 1.], **opts)
     pos_y = (torch.arange(ho, **opts) * 2).view(1, ho, 1, 1) + tap_y + offset[..., 0]
@@ -50,7 +53,7 @@ def deform_conv2d_2x2(x: torch.Tensor, offset: torch.Tensor, weight: torch.Tenso
         valid = inside & (cy >= 0) & (cy < h) & (cx >= 0) & (cx < w)
         index = batch_start + cy.clamp(0, h - 1) * w + cx.clamp(0, w - 1)
         values = rows.index_select(0, index.reshape(-1)).view(b, ho, wo, 4, c)
-        corner_weight = torch.where(valid, corner_weight, 0).unsqueeze(-1)
+        corner_weight = torch.where(valid, corner_weight, 0).unsqueeze(-1).to(x.dtype)
         sampled = values * corner_weight if sampled is None \
             else torch.addcmul(sampled, values, corner_weight)
     # Columns are ordered (tap, channel); order the kernel the same way.

@@ -6,6 +6,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .geometry import merge_heads
 from .position import RelativePositionBias
 
 
@@ -52,4 +53,4 @@ class CPBWindowAttention(nn.Module):
             blocked.masked_fill_(~key_mask, float('-inf'))
             bias = (bias + blocked[:, None, None, :]).repeat(groups // key_mask.shape[0], 1, 1, 1)
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
-        return self.proj(out.transpose(1, 2).reshape(groups, length, dim))
+        return self.proj(merge_heads(out))

@@ -1,0 +1,196 @@
+"""ONNX export of a backbone or a whole segmentor with dynamic batch, height and width, and its
+check in onnxruntime (what ``tools/deployment/pytorch2onnx.py`` runs).
+
+Exported graphs:
+
+* a backbone (a name of :data:`~mmvitplug.utils.named_models.NAMED_BACKBONES`, or the backbone
+  of a detection / classification config): image ``(N, C, H, W)`` in, the backbone's output
+  maps out (``out0`` ... ``out3``);
+* an mmseg segmentor (a segmentation config): the image as mmseg's pipeline loads it (float,
+  0-255, in the channel order of the config's data preprocessor) in, per-pixel class logits
+  ``(N, num_classes, H, W)`` out: the preprocessor's channel flip and normalisation, backbone,
+  neck, decode head and the bilinear resize to the input size, as mmseg's inference computes its
+  ``seg_logits``.
+
+Layers that ONNX cannot express with a symbolic input size are swapped for exact equivalents
+before export: adaptive average pooling (UPerNet's pyramid pooling) becomes averaging matrices.
+"""
+import os.path as osp
+import time
+from typing import List, NamedTuple, Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from mmvitplug.models.layers.geometry import averaging_matrix
+
+__all__ = ['AdaptiveAvgPool2dByMatrices', 'ExportTarget', 'SegmentorLogits', 'build_export_target',
+           'check_inputs', 'check_onnx', 'export_onnx', 'make_exportable']
+
+
+class AdaptiveAvgPool2dByMatrices(nn.Module):
+    """``nn.AdaptiveAvgPool2d(output_size)`` as two averaging-matrix products: the same bins
+    (``floor(i * L / n)`` to ``ceil((i + 1) * L / n)``), with the input size symbolic in a
+    traced graph (ONNX's pooling needs a constant kernel)."""
+
+    def __init__(self, output_size) -> None:
+        super().__init__()
+        self.output_size = ((output_size, output_size) if isinstance(output_size, int) else
+                            tuple(output_size))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mats = []
+        for n, length in zip(self.output_size, x.shape[-2:]):
+            n = length if n is None else n
+            i = torch.arange(n, device=x.device)
+            mats.append(averaging_matrix(length, (i * length) // n,
+                                         ((i + 1) * length + n - 1) // n, x.dtype))
+        return torch.matmul(torch.matmul(mats[0], x), mats[1].transpose(0, 1))
+
+
+def make_exportable(model: nn.Module) -> nn.Module:
+    """Swap, in place, the modules ONNX cannot export with symbolic sizes for equivalents
+    (see the module docstring); returns ``model``."""
+    for name, module in list(model.named_modules()):
+        if isinstance(module, nn.AdaptiveAvgPool2d):
+            parent = model.get_submodule(name.rpartition('.')[0]) if '.' in name else model
+            setattr(parent, name.rpartition('.')[2], AdaptiveAvgPool2dByMatrices(
+                module.output_size))
+    return model
+
+
+class SegmentorLogits(nn.Module):
+    """An mmseg ``EncoderDecoder``'s inference as one tensor function: image in, per-pixel class
+    logits at the image size out (mmseg's ``seg_logits`` before the argmax).
+
+    Args:
+        segmentor: the mmseg segmentor (eval mode).
+    """
+
+    def __init__(self, segmentor: nn.Module) -> None:
+        super().__init__()
+        self.segmentor = segmentor
+        pre = segmentor.data_preprocessor
+        self.flip_channels = bool(getattr(pre, 'channel_conversion', False))
+        self.normalize = bool(getattr(pre, '_enable_normalize', False))
+        if self.normalize:
+            self.register_buffer('mean', pre.mean.detach().clone(), persistent=False)
+            self.register_buffer('std', pre.std.detach().clone(), persistent=False)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        x = image.flip(1) if self.flip_channels else image
+        if self.normalize:
+            x = (x - self.mean) / self.std
+        head = self.segmentor.decode_head
+        logits = head(self.segmentor.extract_feat(x))
+        return F.interpolate(logits, size=image.shape[2:], mode='bilinear',
+                             align_corners=head.align_corners)
+
+
+class ExportTarget(NamedTuple):
+    """What to export: the module (eval mode), a description, its input channels and the names
+    of its outputs."""
+    module: nn.Module
+    description: str
+    in_channels: int
+    output_names: List[str]
+
+
+def build_export_target(target: str, checkpoint: Optional[str] = None) -> ExportTarget:
+    """The module exported for a backbone name or a config file (see the module docstring).
+
+    Raises:
+        ValueError: ``target`` is neither a config file nor a named backbone.
+    """
+    from mmvitplug.utils.named_models import build_target
+    built = build_target(target)
+    model, cfg = built.model, built.cfg
+    if checkpoint is not None:
+        from mmengine.runner import load_checkpoint
+        load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
+    if cfg is not None and built.scope == 'mmseg':
+        module = SegmentorLogits(model)
+        in_channels = model.backbone.in_channels if hasattr(model.backbone, 'in_channels') else 3
+        return ExportTarget(make_exportable(module).eval(), f'{target}: mmseg segmentor '
+                            '(image -> per-pixel class logits)', in_channels, ['seg_logits'])
+    backbone = model.backbone if cfg is not None else model
+    what = (f'{target}: the backbone of the {built.scope} model' if cfg is not None else
+            f'{target}: backbone')
+    outputs = len(getattr(backbone, 'out_indices', range(4)))
+    return ExportTarget(make_exportable(backbone).eval(), what,
+                        getattr(backbone, 'in_channels', 3),
+                        [f'out{i}' for i in range(outputs)])
+
+
+def export_onnx(module: nn.Module, path: str, sample: torch.Tensor, output_names: Sequence[str],
+                dynamic: bool = True, exporter: str = 'torchscript', opset: int = 17) -> float:
+    """Export ``module(sample)`` to ``path`` (batch, height and width dynamic with
+    ``dynamic``); ``exporter`` is ``'torchscript'`` (``torch.onnx.export(dynamo=False)``) or
+    ``'dynamo'`` (``torch.export``-based). Returns the seconds it took."""
+    if exporter not in ('torchscript', 'dynamo'):
+        raise ValueError(f"exporter must be 'torchscript' or 'dynamo', got {exporter!r}")
+    start = time.perf_counter()
+    with torch.no_grad():
+        if exporter == 'torchscript':
+            axes = {'input': {0: 'batch', 2: 'height', 3: 'width'}}
+            axes.update({n: {0: 'batch', 2: f'{n}_height', 3: f'{n}_width'}
+                         for n in output_names})
+            torch.onnx.export(module, (sample, ), path, dynamo=False, opset_version=opset,
+                              input_names=['input'], output_names=list(output_names),
+                              dynamic_axes=axes if dynamic else None)
+        else:
+            from torch.export import Dim
+            shapes = ({0: Dim.AUTO, 2: Dim.AUTO, 3: Dim.AUTO}, ) if dynamic else None
+            torch.onnx.export(module, (sample, ), path, dynamo=True, opset_version=max(opset, 18),
+                              input_names=['input'], output_names=list(output_names),
+                              dynamic_shapes=shapes, verbose=False)
+    return time.perf_counter() - start
+
+
+class CheckRow(NamedTuple):
+    shape: Tuple[int, ...]
+    output: str
+    max_abs_diff: float
+    relative: float  # max |onnx - torch| / max |torch|
+
+
+def check_onnx(path: str, module: nn.Module, inputs: Sequence[torch.Tensor],
+               output_names: Sequence[str]) -> List[CheckRow]:
+    """Run the ONNX file in onnxruntime (CPU) and ``module`` in PyTorch on each input; one row
+    per input and output with the largest absolute difference and its ratio to the largest
+    PyTorch value."""
+    import onnxruntime as ort
+    if not osp.isfile(path):
+        raise FileNotFoundError(path)
+    session = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
+    name = session.get_inputs()[0].name
+    rows = []
+    for x in inputs:
+        with torch.no_grad():
+            expected = module(x)
+        expected = expected if isinstance(expected, (tuple, list)) else (expected, )
+        got = session.run(None, {name: x.numpy()})
+        for out_name, ref, value in zip(output_names, expected, got):
+            value = torch.from_numpy(value)
+            if value.shape != ref.shape:
+                raise AssertionError(f'{out_name} at input {tuple(x.shape)}: onnxruntime gives '
+                                     f'{tuple(value.shape)}, PyTorch {tuple(ref.shape)}')
+            diff = (value - ref).abs().max().item()
+            rows.append(CheckRow(tuple(x.shape), out_name, diff,
+                                 diff / max(ref.abs().max().item(), 1e-12)))
+    return rows
+
+
+def check_inputs(in_channels: int, dynamic: bool, export_shape: Tuple[int, int, int],
+                 image: bool) -> List[torch.Tensor]:
+    """Inputs the export is checked on: with dynamic axes two sizes and batches not used at
+    export (320x480 batch 1, 333x517 batch 2); otherwise the export shape. Images (0-255) for
+    segmentors, standard normal inputs for backbones."""
+    gen = torch.Generator().manual_seed(0)
+    shapes = [(1, 320, 480), (2, 333, 517)] if dynamic else [export_shape]
+    if dynamic and export_shape in shapes:
+        shapes = [(1, 352, 416), (2, 289, 509)]
+    if image:
+        return [torch.rand(b, in_channels, h, w, generator=gen) * 255 for b, h, w in shapes]
+    return [torch.randn(b, in_channels, h, w, generator=gen) for b, h, w in shapes]
