@@ -25,7 +25,7 @@ import torch
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
-from common import header_line, write_report  # noqa: E402
+from common import biformer_n_win, header_line, write_report  # noqa: E402
 
 from mmvitplug.utils.benchmarking import interleaved_medians, machine_header  # noqa: E402
 from mmvitplug.utils.named_models import build_named_backbone  # noqa: E402
@@ -34,8 +34,7 @@ SHAPES = [(8, 224, 224), (1, 512, 512), (1, 800, 1344)]
 # name -> (class, arch, keyword arguments by input size)
 MODELS = {
     'FasterViT-0': ('FasterViT', '0', lambda h, w: {}),
-    'BiFormer-T': ('BiFormer', 'tiny',
-                   lambda h, w: dict(n_win=7 if h * w <= 224**2 else 8 if h * w <= 512**2 else 16)),
+    'BiFormer-T': ('BiFormer', 'tiny', lambda h, w: dict(n_win=biformer_n_win(h, w))),
     'LITv2-S': ('LITv2', 's', lambda h, w: {}),
 }
 

@@ -39,6 +39,11 @@ BACKBONES['BiFormer-T regions 8/4/2'] = ('mmdet', dict(type='BiFormer', arch='ti
                                                        region_size=(8, 4, 2)))
 
 
+def biformer_n_win(h: int, w: int) -> int:
+    """The region count per side the BiFormer authors use at an h x w input."""
+    return 7 if h * w <= 224 * 224 else 8 if h * w <= 512 * 512 else 16
+
+
 def build_backbone(name: str, **overrides) -> torch.nn.Module:
     """A backbone of :data:`BACKBONES` in eval mode, config keys replaced by ``overrides``."""
     scope, cfg, *prepare = BACKBONES[name]

@@ -37,10 +37,10 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from common import build_backbone, header_line, write_report  # noqa: E402
+from common import biformer_n_win, build_backbone, header_line, write_report  # noqa: E402
 
 from mmvitplug.utils.benchmarking import interleaved_medians, machine_header  # noqa: E402
-from mmvitplug.utils.deployment import export_onnx  # noqa: E402
+from mmvitplug.utils.deployment import export_onnx, relative_difference  # noqa: E402
 
 OURS = ['FasterViT-0', 'BiFormer-T', 'LITv2-S']
 SIZES = [(512, 512), (800, 1344)]
@@ -51,7 +51,7 @@ SWEEP = [(480, 1333), (512, 1333), (640, 1333), (672, 1333), (800, 1333), (1024,
 
 def build(name: str, h: int, w: int) -> torch.nn.Module:
     if name == 'BiFormer-T':
-        name = f'BiFormer-T n_win={8 if h * w <= 512 * 512 else 16}'
+        name = f'BiFormer-T n_win={biformer_n_win(h, w)}'
     torch.manual_seed(0)
     return build_backbone(name)
 
@@ -124,7 +124,7 @@ def dynamic_first_call(name: str) -> dict:
         times.append(time.perf_counter() - start)
     with torch.no_grad():
         ref = model(x)
-    worst = max(((o - r).abs().max() / r.abs().max()).item() for o, r in zip(out, ref))
+    worst = max(relative_difference(o, r) for o, r in zip(out, ref))
     return dict(first_call_s=times[0], second_call_s=times[1], other_size_s=times[2],
                 max_relative_difference=worst)
 
@@ -167,7 +167,7 @@ def graphs_over_sweep() -> list:
             x = torch.randn(1, 3, h, w)
             with torch.no_grad():
                 for out, ref in zip(fast(x), model(x)):
-                    worst = max(worst, ((out - ref).abs().max() / ref.abs().max()).item())
+                    worst = max(worst, relative_difference(out, ref))
         rows.append(dict(model=name, sizes=len(SWEEP), graphs=len(graphs),
                          max_relative_difference=worst))
     return rows
@@ -187,8 +187,7 @@ def bfloat16_errors() -> list:
                 ref = model(x)
                 with torch.autocast('cpu', dtype=torch.bfloat16):
                     low = model(x)
-            errors = [((o.float() - r).abs().max() / r.abs().max()).item()
-                      for o, r in zip(low, ref)]
+            errors = [relative_difference(o, r) for o, r in zip(low, ref)]
             rows.append(dict(model=name, height=h, width=w, relative_errors=errors,
                              finite=all(bool(o.isfinite().all()) for o in low)))
     return rows

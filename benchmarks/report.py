@@ -30,7 +30,7 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from common import build_backbone, build_layer  # noqa: E402
+from common import biformer_n_win, build_backbone, build_layer  # noqa: E402
 
 from mmvitplug.utils.benchmarking import interleaved_medians, machine_header, peak_tensor_mib  # noqa: E402,E501
 from mmvitplug.utils.complexity import count_macs, parameter_count  # noqa: E402
@@ -48,10 +48,6 @@ SWEEP = [(1, 224, 224), (1, 320, 320), (1, 448, 448), (1, 512, 512), (1, 640, 64
 LAYERS = ['HAT (FasterViT)', 'BRA (BiFormer)', 'HiLo (LITv2)', 'Window (Swin)', 'SRA (PVT)',
           'Global']
 LAYER_SHAPES = [(8, 14, 14), (1, 32, 32), (1, 50, 84), (1, 64, 64), (1, 32, 128)]
-
-
-def biformer_n_win(h: int, w: int) -> int:
-    return 7 if h * w <= 224 * 224 else 8 if h * w <= 512 * 512 else 16
 
 
 def build(name: str, h: int, w: int, **overrides) -> torch.nn.Module:

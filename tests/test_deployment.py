@@ -11,16 +11,12 @@ from conftest import REPO, run_python
 from mmvitplug.models import BiFormer, FasterViT, LITv2
 from mmvitplug.models.layers import geometry, position
 from mmvitplug.utils.deployment import check_onnx, export_onnx
+from mmvitplug.utils.deployment import relative_difference as relative
 from test_backbones import FAMILIES, NAMES, _randomise_batch_norms, build
 
 RELEASED = {'fastervit': lambda: FasterViT('0'), 'biformer': lambda: BiFormer('tiny'),
             'litv2': lambda: LITv2('s')}
 OUTPUTS = [f'out{i}' for i in range(4)]
-
-
-def relative(out: torch.Tensor, ref: torch.Tensor) -> float:
-    """max |out - ref| / max |ref|, the measure of the issue tracker's targets."""
-    return ((out.float() - ref.float()).abs().max() / ref.float().abs().max()).item()
 
 
 @pytest.fixture(scope='module', params=NAMES)

@@ -23,10 +23,17 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from mmvitplug.models.layers.geometry import averaging_matrix
+from mmvitplug.models.layers.geometry import averaging_matrix, ceil_div
 
 __all__ = ['AdaptiveAvgPool2dByMatrices', 'ExportTarget', 'SegmentorLogits', 'build_export_target',
-           'check_inputs', 'check_onnx', 'export_onnx', 'make_exportable']
+           'check_inputs', 'check_onnx', 'export_onnx', 'make_exportable', 'relative_difference']
+
+
+def relative_difference(out: torch.Tensor, ref: torch.Tensor) -> float:
+    """``max |out - ref| / max |ref|`` in float32: how far an exported, compiled or
+    reduced-precision output is from the float32 eager one."""
+    out, ref = out.float(), ref.float()
+    return (out - ref).abs().max().item() / max(ref.abs().max().item(), 1e-12)
 
 
 class AdaptiveAvgPool2dByMatrices(nn.Module):
@@ -45,7 +52,7 @@ class AdaptiveAvgPool2dByMatrices(nn.Module):
             n = length if n is None else n
             i = torch.arange(n, device=x.device)
             mats.append(averaging_matrix(length, (i * length) // n,
-                                         ((i + 1) * length + n - 1) // n, x.dtype))
+                                         ceil_div((i + 1) * length, n), x.dtype))
         return torch.matmul(torch.matmul(mats[0], x), mats[1].transpose(0, 1))
 
 
@@ -111,9 +118,9 @@ def build_export_target(target: str, checkpoint: Optional[str] = None) -> Export
         load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
     if cfg is not None and built.scope == 'mmseg':
         module = SegmentorLogits(model)
-        in_channels = model.backbone.in_channels if hasattr(model.backbone, 'in_channels') else 3
         return ExportTarget(make_exportable(module).eval(), f'{target}: mmseg segmentor '
-                            '(image -> per-pixel class logits)', in_channels, ['seg_logits'])
+                            '(image -> per-pixel class logits)',
+                            getattr(model.backbone, 'in_channels', 3), ['seg_logits'])
     backbone = model.backbone if cfg is not None else model
     what = (f'{target}: the backbone of the {built.scope} model' if cfg is not None else
             f'{target}: backbone')
@@ -176,9 +183,8 @@ def check_onnx(path: str, module: nn.Module, inputs: Sequence[torch.Tensor],
             if value.shape != ref.shape:
                 raise AssertionError(f'{out_name} at input {tuple(x.shape)}: onnxruntime gives '
                                      f'{tuple(value.shape)}, PyTorch {tuple(ref.shape)}')
-            diff = (value - ref).abs().max().item()
-            rows.append(CheckRow(tuple(x.shape), out_name, diff,
-                                 diff / max(ref.abs().max().item(), 1e-12)))
+            rows.append(CheckRow(tuple(x.shape), out_name, (value - ref).abs().max().item(),
+                                 relative_difference(value, ref)))
     return rows
 
 

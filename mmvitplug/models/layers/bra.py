@@ -250,13 +250,13 @@ class BiLevelRoutingAttention(nn.Module):
         hp, wp = ny * rh, nx * rw
         qk, heads = self.qk_dim, self.num_heads
         # In graph mode no branch may depend on the size: pad always, route always (topk
-        # capped by the number of regions), and compute queries of every region.
+        # capped by the number of regions; only a constant region count, n_win, may skip
+        # routing), and compute queries of every region.
         graph = graph_mode()
         # Zero padding as the authors' auto_pad: padded tokens project to the bias and take
         # part in routing, attention and LePE.
         padded = F.pad(x, (0, 0, 0, wp - w, 0, hp - h)) if graph or (hp, wp) != (h, w) else x
-        if not graph and self.topk >= ny * nx or graph and self.n_win is not None \
-                and self.topk >= self.n_win**2:
+        if isinstance(ny * nx, int) and self.topk >= ny * nx:
             # Every region is routed: real queries attend to the whole padded map.
             kv = self._project(padded, 'kv')
             keys = kv.flatten(1, 2)
