@@ -78,12 +78,16 @@ def _build(cfg: Config):
     from mmengine.registry import MODELS
     init_default_scope(cfg.default_scope)
     model = cfg.model
-    model.backbone.pop('init_cfg', None)  # pretrained files are not part of the test data
+    # Pretrained files are not part of the test data (mmseg's ResNet configs name theirs at the
+    # model level).
+    model.backbone.pop('init_cfg', None)
+    model.pop('pretrained', None)
     if 'data_preprocessor' in cfg:  # the runner hands the top-level preprocessor to the model
         model.setdefault('data_preprocessor', cfg.data_preprocessor)
     if cfg.default_scope == 'mmdet':  # fewer RoIs through the cascade heads
         model.train_cfg.rpn_proposal.max_per_img = 64
-        for stage in model.train_cfg.rcnn:
+        rcnn = model.train_cfg.rcnn  # one stage (Mask R-CNN) or a cascade
+        for stage in rcnn if isinstance(rcnn, list) else [rcnn]:
             stage.sampler.num = 16
     if cfg.default_scope == 'mmseg':  # no padding up to the 512x512 crop
         model.data_preprocessor.size = None
@@ -123,8 +127,10 @@ def test_config_builds_and_trains_one_step(path):
     # states of the billion-parameter variants would not fit a CI machine's memory).
     from mmengine.optim import build_optim_wrapper
     wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
-    assert sum(len(g['params']) for g in wrapper.optimizer.param_groups) == sum(
-        p.requires_grad for p in model.parameters())
+    # Every trainable parameter is optimised (mmengine's default constructor also lists the
+    # frozen ones, e.g. a ResNet's frozen stem; they have no gradient and never move).
+    optimised = {id(p) for g in wrapper.optimizer.param_groups for p in g['params']}
+    assert {id(p) for p in model.parameters() if p.requires_grad} <= optimised
     del model, wrapper, losses, loss, batch
     gc.collect()
 
@@ -135,9 +141,11 @@ def width_mismatches(cfg: Config) -> list:
     differs from the backbone's ``feature_info`` (empty for backbones not of mmvitplug)."""
     import mmvitplug  # noqa: F401
     from mmvitplug.registry import MODELS
+    from mmvitplug.models.backbones.base import HierarchicalBackbone
     backbone_cfg = dict(cfg.model.backbone)
     backbone_cfg.pop('init_cfg', None)
-    if MODELS.get(backbone_cfg['type']) is None:
+    cls = MODELS.get(backbone_cfg['type'])
+    if cls is None or not issubclass(cls, HierarchicalBackbone):  # e.g. mmdet.ResNet
         return []
     with torch.device('meta'):  # widths only: the large variants hold billions of weights
         backbone = MODELS.build(backbone_cfg)

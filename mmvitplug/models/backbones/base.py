@@ -19,7 +19,7 @@ import torch.nn as nn
 from mmengine.model import BaseModule
 from torch.utils.checkpoint import checkpoint
 
-from ..layers import LayerNorm2d, calculate_drop_path_rates
+from ..layers import LayerNorm2d, calculate_drop_path_rates, init_transformer_weights
 
 #: Keys of dict archs renamed in this version (old name -> new name); still accepted, with a
 #: warning.
@@ -329,14 +329,7 @@ class HierarchicalBackbone(BaseModule):
                                                                         self.arch_name))
             super().init_weights()
             return
-        for module in self.modules():
-            if isinstance(module, nn.Linear):
-                nn.init.trunc_normal_(module.weight, std=0.02)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-            elif isinstance(module, (nn.LayerNorm, nn.modules.batchnorm._BatchNorm)):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
+        init_transformer_weights(self)
 
     def get_layer_depth(self, param_name: str, prefix: str = '') -> Tuple[int, int]:
         """Layer id of a parameter for layer-wise lr decay, and the number of layers.

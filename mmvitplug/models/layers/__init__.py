@@ -8,6 +8,7 @@ from .fast_paths import fast_paths, fast_paths_enabled, inference_fast_path, set
 from .fused import conv_bn_act
 from .hat import CarrierTokenAttention, CarrierTokenInit, HATBlock, carrier_pooling
 from .hilo import HiLoAttention
+from .init import init_transformer_weights
 from .mlp import Mlp
 from .norm import LayerNorm2d
 from .position import AbsolutePositionMLP, RelativePositionBias
@@ -21,6 +22,7 @@ __all__ = [
     'GlobalAttentionLePE', 'HATBlock', 'HiLoAttention', 'LayerNorm2d', 'Mlp',
     'RelativePositionBias', 'TransformerBlock', 'calculate_drop_path_rates', 'carrier_pooling',
     'conv_bn_act', 'deform_conv2d_2x2', 'fast_paths', 'fast_paths_enabled',
-    'gather_all_routed_attention', 'inference_fast_path', 'pad_to_multiple', 'region_grid',
+    'gather_all_routed_attention', 'inference_fast_path', 'init_transformer_weights',
+    'pad_to_multiple', 'region_grid',
     'routed_attention', 'set_fast_paths', 'window_partition', 'window_reverse'
 ]

@@ -22,7 +22,9 @@ class TransformerBlock(nn.Module):
         dim: token channels.
         attn: the token mixer, ``attn(x, norm) -> x`` on (B, H, W, C); None for an MLP-only
             block (LITv2's first stages), which then has no ``norm1``.
-        mlp: the feed-forward network on (B, H, W, C) (:class:`Mlp`, :class:`ConvFFN`).
+        mlp: the feed-forward network on (B, H, W, C) (:class:`Mlp`, :class:`ConvFFN`); None
+            for an attention-only block (the plug-in attention modules), which then has no
+            ``norm2``.
         pos_embed: a position encoding that a subclass applies in its own ``forward``
             (registered first, as in the authors' layouts); the plain block has none.
         drop_path: stochastic depth rate of both residual branches (per sample).
@@ -31,7 +33,7 @@ class TransformerBlock(nn.Module):
         norm_eps: epsilon of the two LayerNorms.
     """
 
-    def __init__(self, dim: int, attn: Optional[nn.Module], mlp: nn.Module,
+    def __init__(self, dim: int, attn: Optional[nn.Module], mlp: Optional[nn.Module],
                  pos_embed: Optional[nn.Module] = None, drop_path: float = 0.0,
                  layer_scale: Optional[float] = None, norm_eps: float = 1e-5) -> None:
         super().__init__()
@@ -39,13 +41,14 @@ class TransformerBlock(nn.Module):
         if attn is not None:
             self.norm1 = nn.LayerNorm(dim, eps=norm_eps)
         self.attn = attn
-        self.norm2 = nn.LayerNorm(dim, eps=norm_eps)
+        if mlp is not None:
+            self.norm2 = nn.LayerNorm(dim, eps=norm_eps)
         self.mlp = mlp
-        if layer_scale is None:
-            self.gamma1 = self.gamma2 = None
-        else:
+        self.gamma1 = self.gamma2 = None
+        if layer_scale is not None:
             self.gamma1 = nn.Parameter(torch.full((dim, ), float(layer_scale)))
-            self.gamma2 = nn.Parameter(torch.full((dim, ), float(layer_scale)))
+            if mlp is not None:
+                self.gamma2 = nn.Parameter(torch.full((dim, ), float(layer_scale)))
         # 'row': one decision per sample (per image on maps, per window on window tokens).
         self.drop_path = StochasticDepth(drop_path, mode='row')
 
@@ -58,6 +61,8 @@ class TransformerBlock(nn.Module):
         """(B, H, W, C) -> (B, H, W, C)."""
         if self.attn is not None:
             x = self.residual(x, self.attn(x, self.norm1), self.gamma1)
+        if self.mlp is None:
+            return x
         return self.residual(x, self.mlp(self.norm2(x)), self.gamma2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

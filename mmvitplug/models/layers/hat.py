@@ -83,13 +83,13 @@ class CarrierTokenInit(nn.Module):
         return x.permute(0, 2, 3, 1)
 
 
-def _hat_parts(dim: int, num_heads: int, mlp_ratio: float,
-               qkv_bias: bool) -> Tuple[nn.Module, nn.Module, nn.Module]:
-    """Position MLP, window attention and MLP of either half of a HAT block (built in the
-    authors' order)."""
+def _hat_parts(dim: int, num_heads: int, mlp_ratio: Optional[float],
+               qkv_bias: bool) -> Tuple[nn.Module, nn.Module, Optional[nn.Module]]:
+    """Position MLP, window attention and MLP (None for ``mlp_ratio`` None) of either half of a
+    HAT block (built in the authors' order)."""
     pos_embed = AbsolutePositionMLP(dim)
     attn = CPBWindowAttention(dim, num_heads, qkv_bias)
-    return pos_embed, attn, Mlp(dim, int(dim * mlp_ratio))
+    return pos_embed, attn, None if mlp_ratio is None else Mlp(dim, int(dim * mlp_ratio))
 
 
 class CarrierTokenAttention(TransformerBlock):
@@ -132,16 +132,61 @@ class HATBlock(TransformerBlock):
         propagate: add the upsampled carrier tokens to the map at the end (set on the last
             block of a stage; scaled by the carrier attention's first layer scale, as in the
             released models).
+        token_mlp: build the MLP of the window tokens; without it (the plug-in attention
+            module) the block has only :meth:`window_position` and
+            :meth:`hierarchical_attention`, its attention branch.
     """
 
     def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4.0, qkv_bias: bool = True,
                  drop_path: float = 0.0, layer_scale: Optional[float] = None,
-                 with_carriers: bool = False, propagate: bool = False) -> None:
-        pos_embed, attn, mlp = _hat_parts(dim, num_heads, mlp_ratio, qkv_bias)
+                 with_carriers: bool = False, propagate: bool = False,
+                 token_mlp: bool = True) -> None:
+        pos_embed, attn, mlp = _hat_parts(dim, num_heads, mlp_ratio if token_mlp else None,
+                                          qkv_bias)
         super().__init__(dim, attn, mlp, pos_embed, drop_path, layer_scale)
         self.carrier = (CarrierTokenAttention(dim, num_heads, mlp_ratio, qkv_bias, drop_path,
                                               layer_scale) if with_carriers else None)
         self.propagate = propagate and with_carriers
+
+    def window_position(self, x: torch.Tensor, window_size: int) -> torch.Tensor:
+        """(H, W, C) absolute position embedding of a (B, H, W, C) map: the window's
+        embedding (:class:`AbsolutePositionMLP` of the ws x ws grid) tiled over the map."""
+        h, w, c = x.shape[1:]
+        pos = self.pos_embed((window_size, window_size)).to(x.dtype)
+        rows, cols = window_tiling(h, w, window_size, x.device)
+        return pos.view(window_size, window_size, c)[rows, cols]
+
+    def hierarchical_attention(
+        self, x: torch.Tensor, carriers: Optional[torch.Tensor], window_size: int
+    ) -> Tuple[torch.Tensor, Optional[torch.Tensor], Optional[torch.Tensor]]:
+        """The attention of a HAT block: the carrier grid attends globally, then each window's
+        tokens attend over the window's carriers followed by its own (normalised) tokens.
+
+        Args:
+            x: (B, H, W, C) map, its :meth:`window_position` already added.
+            carriers: (B, Hc, Wc, C) carrier grid (see :meth:`forward`), or None.
+            window_size: the window side.
+
+        Returns:
+            The attention output at the map's tokens (B, H, W, C); the carriers after their
+            global attention, cut into windows (B * windows, ct_size**2, C), and the window
+            attention's output at them (same shape); both None without carriers.
+        """
+        b, h, w, c = x.shape
+        ws = window_size
+        nh, nw = ceil_div(h, ws), ceil_div(w, ws)
+        tokens = window_partition(pad_to_multiple(self.norm1(x), ws), ws).flatten(0, 1)
+        ct = None
+        num_ct = 0
+        if carriers is not None:
+            ct_size = carriers.shape[1] // nh
+            ct = window_partition(self.carrier(carriers), ct_size).flatten(0, 1)
+            num_ct = ct.shape[1]
+            tokens = torch.cat([self.norm1(ct), tokens], dim=1)
+        out = self.attn(tokens, (ws, ws), num_ct, key_padding(h, w, ws, num_ct, x.device))
+        ct_out, out = (out[:, :num_ct] if ct is not None else None), out[:, num_ct:]
+        out = window_reverse(out.reshape(b, nh * nw, ws * ws, c), ws, (nh * ws, nw * ws))
+        return crop(out, h, w), ct, ct_out
 
     def forward(self, x: torch.Tensor, carriers: Optional[torch.Tensor],
                 window_size: int) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
@@ -157,24 +202,9 @@ class HATBlock(TransformerBlock):
         """
         b, h, w, c = x.shape
         ws = window_size
-        nh, nw = ceil_div(h, ws), ceil_div(w, ws)
-        size = (ws, ws)
-        # The window's position embedding at every position of the map (tiled, cut to h x w).
-        pos = self.pos_embed(size).to(x.dtype).view(ws, ws, c)
-        rows, cols = window_tiling(h, w, ws, x.device)
-        x = x + pos[rows, cols]
-        tokens = window_partition(pad_to_multiple(self.norm1(x), ws), ws).flatten(0, 1)
-        num_ct = 0
-        if carriers is not None:
-            ct_size = carriers.shape[1] // nh
-            carriers = self.carrier(carriers)
-            ct = window_partition(carriers, ct_size).flatten(0, 1)
-            num_ct = ct.shape[1]
-            tokens = torch.cat([self.norm1(ct), tokens], dim=1)
-        out = self.attn(tokens, size, num_ct, key_padding(h, w, ws, num_ct, x.device))
-        ct_out, out = out[:, :num_ct], out[:, num_ct:]
-        out = window_reverse(out.reshape(b, nh * nw, ws * ws, c), ws, (nh * ws, nw * ws))
-        x = self.residual(x, crop(out, h, w), self.gamma1)
+        x = x + self.window_position(x, ws)
+        out, ct, ct_out = self.hierarchical_attention(x, carriers, ws)
+        x = self.residual(x, out, self.gamma1)
         x = self.residual(x, self.mlp(self.norm2(x)), self.gamma2)
         if carriers is None:
             return x, None
@@ -183,7 +213,10 @@ class HATBlock(TransformerBlock):
         # authors drop them.
         ct = self.residual(ct, ct_out, self.gamma1)
         ct = self.residual(ct, self.mlp(self.norm2(ct)), self.gamma2)
-        carriers = window_reverse(ct.reshape(b, nh * nw, num_ct, c), ct_size, carriers.shape[1:3])
+        nh, nw = ceil_div(h, ws), ceil_div(w, ws)
+        ct_size = carriers.shape[1] // nh
+        carriers = window_reverse(ct.reshape(b, nh * nw, ct.shape[1], c), ct_size,
+                                  carriers.shape[1:3])
         if self.propagate:
             rows, cols = (nearest_upsampling(n, ct_size, ws, s, x.device)
                           for n, s in ((nh, h), (nw, w)))

@@ -1,0 +1,14 @@
+# UPerNet R-50 on ADE20K (512x512 crops, 160k iterations) with bi-level routing attention
+# (BiFormer's BRA) plug-ins after conv2 of every bottleneck of stages c3-c5.
+#   python tools/train.py \
+#       configs/plugins/upernet_r50-bra-c3-c5_4xb4-160k_ade20k-512x512.py
+# The ImageNet ResNet-50-V1c loads as before and the plug-ins start as the identity.
+_base_ = 'mmseg::upernet/upernet_r50_4xb4-160k_ade20k-512x512.py'
+custom_imports = dict(imports=['mmvitplug'], allow_failed_imports=False)
+
+# BRA regions per side: the authors' policy for ADE20K crops.
+model = dict(
+    backbone=dict(plugins=[
+        dict(cfg=dict(type='BiLevelRoutingAttention2d', n_win=8), stages=(False, True, True, True),
+             position='after_conv2')
+    ]))
