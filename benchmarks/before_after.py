@@ -66,7 +66,13 @@ def main(argv=None) -> int:
     parser.add_argument('--rev', default='HEAD', help='git revision to compare against')
     parser.add_argument('--repeats', type=int, default=11)
     parser.add_argument('--out', default=str(HERE / 'before_after'), help='output path stem')
+    parser.add_argument('--models', nargs='+', choices=list(MODELS), default=list(MODELS))
+    parser.add_argument('--shapes', nargs='+', metavar='BxHxW',
+                        default=['x'.join(map(str, s)) for s in SHAPES])
     args = parser.parse_args(argv)
+    shapes = [tuple(int(v) for v in s.split('x')) for s in args.shapes]
+    if any(len(s) != 3 for s in shapes):
+        parser.error(f'--shapes takes BxHxW, got {args.shapes}')
     warnings.filterwarnings('ignore')
     import mmvitplug.models as after
     commit = subprocess.run(['git', 'rev-parse', '--short', args.rev], cwd=REPO, check=True,
@@ -77,10 +83,11 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as workdir:
         before = import_revision(args.rev, workdir)
         swin = build_named_backbone('Swin-T')
-        for b, h, w in SHAPES:
+        for b, h, w in shapes:
             print(f'{b}x{h}x{w} ...', flush=True)
             models = {'Swin-T': swin}
-            for name, (cls, arch, kwargs) in MODELS.items():
+            for name in args.models:
+                cls, arch, kwargs = MODELS[name]
                 for tag, package in (('before', before), ('after', after)):
                     torch.manual_seed(0)
                     models[f'{name} {tag}'] = getattr(package, cls)(arch, **kwargs(h, w)).eval()
@@ -88,21 +95,22 @@ def main(argv=None) -> int:
             medians = interleaved_medians({k: (lambda m=m: m(x)) for k, m in models.items()},
                                           args.repeats)
             swin_s = medians['Swin-T']
-            for name in MODELS:
+            for name in args.models:
                 old, new = medians[f'{name} before'], medians[f'{name} after']
                 rows.append(dict(model=name, batch=b, height=h, width=w, swin_ms=swin_s * 1e3,
                                  before_ms=old * 1e3, after_ms=new * 1e3,
                                  before_vs_swin=swin_s / old, after_vs_swin=swin_s / new,
                                  after_over_before_speed=old / new))
-    write_report(args.out, dict(header=info, repeats=args.repeats, rev=commit, rows=rows),
-                 render)
+    command = ' '.join(['.venv/bin/python benchmarks/before_after.py', *(argv or sys.argv[1:])])
+    write_report(args.out, dict(header=info, repeats=args.repeats, rev=commit, rows=rows,
+                                command=command), render)
     return 0
 
 
 def render(result: dict) -> str:
     lines = [f'# Eager speed: working tree vs {result["rev"]}', '',
              header_line(result['header'], result['repeats']), '',
-             f'Command: `.venv/bin/python benchmarks/before_after.py --rev {result["rev"]}`', '',
+             f'Command: `{result["command"]}`', '',
              'BiFormer-T with the authors\' n_win for the size (7, 8, 16).', '',
              '| input (BxHxW) | model | before: speed vs Swin-T | after: speed vs Swin-T | '
              'after/before speed |',

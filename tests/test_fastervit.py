@@ -134,6 +134,52 @@ def test_repeated_sizes_reuse_the_geometry(tiny, monkeypatch):
     assert [len(c) for c in caches] == sizes
 
 
+def _position_modules(model):
+    return [m for m in model.modules()
+            if isinstance(m, (position.RelativePositionBias, position.AbsolutePositionMLP))]
+
+
+def test_position_mlps_are_reused_only_while_their_weights_are_unchanged():
+    """In eval mode under no_grad the position MLPs' outputs are kept per grid; any change of
+    a weight (in place, through ``.data`` as mmengine's EMA writes, by load_state_dict, by a
+    dtype change) gives the new weights' output, and training never keeps anything."""
+    torch.manual_seed(0)
+    model, fresh = FasterViT(arch=TINY).eval(), FasterViT(arch=TINY).eval()
+    x = torch.randn(1, 3, 64, 96)
+
+    def expected():  # the same weights in a model whose caches are empty
+        fresh.load_state_dict(model.state_dict())
+        for m in _position_modules(fresh):
+            m.results.clear()
+        return fresh(x)
+
+    with torch.no_grad():
+        first = model(x)
+        assert all(torch.equal(a, b) for a, b in zip(model(x), first))
+        assert all(m.results._results for m in _position_modules(model))
+        mlp = _position_modules(model)[0].cpb_mlp
+        for change in (lambda: mlp[2].weight.data.mul_(1.5),      # the EMA's way
+                       lambda: mlp[0].bias.add_(0.25),            # in place
+                       lambda: model.load_state_dict(FasterViT(arch=TINY).state_dict())):
+            before = model(x)
+            change()
+            after = model(x)
+            assert not torch.equal(after[2], before[2])
+            assert all(torch.equal(a, b) for a, b in zip(after, expected()))
+        double = model.double()(x.double())
+        assert all(torch.allclose(a, b.double(), atol=1e-5) for a, b in zip(double, after))
+        model.float()
+
+    for m in _position_modules(model):
+        m.results.clear()
+    model.train()
+    with torch.no_grad():
+        model(x)
+    model.eval()
+    model(x)  # autograd on: nothing kept either
+    assert not any(m.results._results for m in _position_modules(model))
+
+
 def test_bad_arguments_are_clear_errors():
     with pytest.raises(ValueError, match='unknown FasterViT arch'):
         FasterViT('7')

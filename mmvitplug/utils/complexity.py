@@ -14,6 +14,8 @@ import torch
 import torch.nn as nn
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
+from mmvitplug.models.layers.position import evaluating_every_call
+
 __all__ = ['count_macs', 'macs_under', 'parameter_count', 'parts']
 
 
@@ -69,7 +71,9 @@ def count_macs(model: nn.Module, run: Callable[[], Any]) -> Dict[str, int]:
             handles.append(module.register_forward_pre_hook(enter))
             handles.append(module.register_forward_hook(leave(name)))
     try:
-        with counter:
+        # Results that inference keeps between calls (position MLPs) count as computed: the
+        # count is the architecture's, whatever ran before.
+        with counter, evaluating_every_call():
             run()
     finally:
         for handle in handles:

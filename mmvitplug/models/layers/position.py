@@ -3,12 +3,18 @@
 Both take 2-D coordinates through ``Linear(2, 512) -> ReLU -> Linear(512, out, bias=False)``
 (``cpb_mlp``, the authors' name). The coordinate tables depend only on the grid size: they are
 built with tensor ops on the weights' device (so traced and exported graphs keep them symbolic)
-and, eagerly, cached per (size, device). The MLPs themselves are re-evaluated (they are cheap and
-their weights train), in float32 even under autocast: their inputs are coordinates, and the
-relative position bias is a sum of hundreds of products that bfloat16 would round to ~1%.
+and, eagerly, cached per (size, device). The MLPs run in float32 even under autocast: their inputs
+are coordinates, and the relative position bias is a sum of hundreds of products that bfloat16
+would round to ~1%.
+
+The MLPs' outputs depend only on their weights and the grid, so in eval mode under ``no_grad``
+each module keeps its outputs per grid (:class:`WeightTiedResults`) until a weight changes: at
+224x224 batch 1 re-evaluating them was about a ninth of FasterViT-0's time. Training, autograd
+and graph modes always evaluate them.
 """
 import math
-from typing import Tuple
+from contextlib import contextmanager
+from typing import Callable, Iterator, Tuple
 
 import torch
 import torch.nn as nn
@@ -80,6 +86,59 @@ def centred_grid(h, w, device=None) -> torch.Tensor:
     return _GRIDS.get((h, w, device), compute)
 
 
+_REUSE = [True]
+
+
+@contextmanager
+def evaluating_every_call() -> Iterator[None]:
+    """Within the block the position MLPs are evaluated on every call, kept results or not:
+    multiply-add counts (:func:`mmvitplug.utils.complexity.count_macs`) then describe the
+    architecture's forward pass whatever ran before."""
+    previous, _REUSE[0] = _REUSE[0], False
+    try:
+        yield
+    finally:
+        _REUSE[0] = previous
+
+
+class WeightTiedResults:
+    """Results of a module that depend only on its weights and a key (the grid), kept for
+    inference and dropped as soon as any weight differs from when they were computed.
+
+    Validity is checked against a copy of the weights by value (``torch.equal``), not by
+    autograd's version counters: writes through ``.data`` (mmengine's EMA updates its model
+    that way) do not bump them. The copy and the comparisons cost a few microseconds per
+    module; the weights of the coordinate MLPs are small.
+
+    Args:
+        maxsize: grids kept (inference at a few sizes); older ones are dropped.
+    """
+
+    def __init__(self, maxsize: int = 4) -> None:
+        self._weights: Tuple[torch.Tensor, ...] = ()
+        self._results = GeometryCache(maxsize)  # grid -> result, least recently used dropped
+
+    def _weights_unchanged(self, weights: Tuple[torch.Tensor, ...]) -> bool:
+        return len(weights) == len(self._weights) and all(
+            w.device == c.device and w.dtype == c.dtype and w.shape == c.shape
+            and torch.equal(w, c) for w, c in zip(weights, self._weights))
+
+    def get(self, module: nn.Module, key: tuple, compute: Callable[[], torch.Tensor]):
+        if module.training or torch.is_grad_enabled() or graph_mode() or not _REUSE[0]:
+            return compute()
+        weights = tuple(module.parameters())
+        if any(w.is_meta for w in weights):  # shapes only: nothing to keep, nothing to compare
+            return compute()
+        if not self._weights_unchanged(weights):
+            self._weights = tuple(w.detach().clone() for w in weights)
+            self._results.clear()
+        return self._results.get(key, compute)
+
+    def clear(self) -> None:
+        self._weights = ()
+        self._results.clear()
+
+
 class RelativePositionBias(nn.Module):
     """Continuous relative position bias ``16 * sigmoid(MLP(log-spaced offsets))`` per head.
 
@@ -90,16 +149,20 @@ class RelativePositionBias(nn.Module):
     def __init__(self, num_heads: int) -> None:
         super().__init__()
         self.cpb_mlp = _coordinate_mlp(num_heads)
+        self.results = WeightTiedResults()
 
     def forward(self, size: Tuple[int, int], num_prefix: int = 0) -> torch.Tensor:
         """Bias (heads, P + h*w, P + h*w), float32, for tokens of an h x w grid behind
         ``num_prefix`` tokens (carrier tokens), whose rows and columns get zero bias."""
-        table, index = log_relative_coords(*size, device=self.cpb_mlp[0].weight.device)
-        table = _run_float32(self.cpb_mlp, table)
-        bias = (BIAS_SCALE * torch.sigmoid(table))[index].permute(2, 0, 1)
-        if graph_mode() or num_prefix:
-            bias = F.pad(bias, (num_prefix, 0, num_prefix, 0))
-        return bias
+        def compute():
+            table, index = log_relative_coords(*size, device=self.cpb_mlp[0].weight.device)
+            table = _run_float32(self.cpb_mlp, table)
+            bias = (BIAS_SCALE * torch.sigmoid(table))[index].permute(2, 0, 1)
+            if graph_mode() or num_prefix:
+                bias = F.pad(bias, (num_prefix, 0, num_prefix, 0))
+            return bias
+
+        return self.results.get(self, (tuple(size), num_prefix), compute)
 
 
 class AbsolutePositionMLP(nn.Module):
@@ -112,8 +175,9 @@ class AbsolutePositionMLP(nn.Module):
     def __init__(self, dim: int) -> None:
         super().__init__()
         self.cpb_mlp = _coordinate_mlp(dim)
+        self.results = WeightTiedResults()
 
     def forward(self, size: Tuple[int, int]) -> torch.Tensor:
         """Embedding (h*w, dim) of an h x w grid in row-major order, float32."""
-        return _run_float32(self.cpb_mlp,
-                            centred_grid(*size, device=self.cpb_mlp[0].weight.device))
+        return self.results.get(self, tuple(size), lambda: _run_float32(
+            self.cpb_mlp, centred_grid(*size, device=self.cpb_mlp[0].weight.device)))
