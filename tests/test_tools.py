@@ -154,10 +154,17 @@ def test_dist_train_two_cpu_processes(demo_data, tmp_path):
     config, shrink = _short_run('det')
     env = dict(os.environ, PYTHON=sys.executable, MMVITPLUG_DEMO_DATA=str(demo_data),
                PORT='29531')
-    proc = subprocess.run(['bash', 'tools/dist_train.sh', config, '2', '--work-dir',
-                           str(tmp_path), '--cfg-options', *shrink, 'train_dataloader.batch_size=1'],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
-    log = proc.stdout + proc.stderr
+    for attempt in range(2):
+        proc = subprocess.run(['bash', 'tools/dist_train.sh', config, '2', '--work-dir',
+                               str(tmp_path), '--cfg-options', *shrink,
+                               'train_dataloader.batch_size=1'],
+                              cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+        log = proc.stdout + proc.stderr
+        # Once in seven runs on a 2-core CI machine a worker died in native code with this
+        # line and nothing of ours in its log (SIGABRT; not reproduced in isolation): run once
+        # more on exactly that; any other failure fails at once.
+        if proc.returncode == 0 or 'terminate called without an active exception' not in log:
+            break
     assert proc.returncode == 0, log[-3000:]
     assert 'Distributed training is not used' not in log
     assert 'Distributed training: True' in log and 'GPU number: 2' in log, log[-3000:]
