@@ -90,9 +90,10 @@ def measure(models: dict, x: torch.Tensor, repeats: int) -> list:
 
 def module_rows(repeats: int) -> list:
     import mmvitplug  # noqa: F401  (registers our plug-ins)
+    from mmvitplug.models.layers.geometry import ceil_div
     rows = []
     for stride, channels in STRIDES.items():
-        h, w = (-(-s // stride) for s in IMAGE)
+        h, w = (ceil_div(s, stride) for s in IMAGE)
         print(f'modules at 1x{channels}x{h}x{w} (stride {stride}) ...', flush=True)
         models = {n: build_module(n, channels) for n in (*OURS, *MMCV_CFG)}
         x = torch.randn(1, channels, h, w)

@@ -154,7 +154,7 @@ def test_dist_train_two_cpu_processes(demo_data, tmp_path):
     config, shrink = _short_run('det')
     env = dict(os.environ, PYTHON=sys.executable, MMVITPLUG_DEMO_DATA=str(demo_data),
                PORT='29531')
-    for attempt in range(2):
+    for _ in range(2):
         proc = subprocess.run(['bash', 'tools/dist_train.sh', config, '2', '--work-dir',
                                str(tmp_path), '--cfg-options', *shrink,
                                'train_dataloader.batch_size=1'],

@@ -90,7 +90,8 @@ class AttentionPlugin:
         out = self.branch(x).permute(0, 3, 1, 2)
         if not self.with_residual:
             return out.contiguous()
-        return x + self.drop_path(out * self.gamma1.view(-1, 1, 1))
+        # The block's residual rule, with the per-channel scale laid out for NCHW.
+        return self.residual(x, out, self.gamma1.view(-1, 1, 1))
 
     def extra_repr(self) -> str:
         return f'in_channels={self.in_channels}, residual={self.with_residual}'
