@@ -39,7 +39,8 @@ setup(
             'mmpretrain>=1.0.0,<1.3.0'
         ],
         'deploy': ['onnx', 'onnxruntime', 'onnxscript'],
-        'tests': ['pytest', 'pycocotools', 'matplotlib', 'onnx', 'onnxruntime', 'onnxscript'],
+        'tests': ['pytest', 'pycocotools', 'matplotlib', 'onnx', 'onnxruntime', 'onnxscript',
+                  'hypothesis>=6.100,<7'],
     },
     license='Apache License 2.0',
     zip_safe=False,

@@ -178,8 +178,10 @@ def render(result: dict) -> str:
         'channels-last, forward+backward, torch.compile, CPU/CUDA) and `tools/get_flops.py` '
         '(fixed-shape FLOPs per part). Per-family reports: `biformer_cpu.md`, '
         '`fastervit_cpu.md`, `litv2_cpu.md`; onnxruntime, torch.compile and bfloat16: '
-        '`deployment.md`; the plug-in attention modules against mmcv\'s: `plugins.md`; eager '
-        'speed against an earlier revision: `before_after.py`.',
+        '`deployment.md`; the plug-in attention modules against mmcv\'s: `plugins.md`; '
+        'activation memory against input size, up to the largest input within a memory '
+        'budget: `scale_limits.md`; eager speed against an earlier revision: '
+        '`before_after.py`.',
         '', 'No GPU was available to this run; the tables are CPU only.', '',
         '## Backbones at classification and dense sizes', '',
         '| input (BxHxW) | model | latency (ms) | images/s | vs Swin-T | vs ConvNeXt-T | '

@@ -11,6 +11,6 @@ from .version import __version__
 # 2.6) refuses; allow-list them so resume/test work with safe loading on.
 allow_mmengine_checkpoints()
 
-from . import models  # noqa: E402,F401  (registers the models)
+from . import engine, models  # noqa: E402,F401  (registers the models, hooks, file backend)
 
 __all__ = ['__version__', 'allow_mmengine_checkpoints']

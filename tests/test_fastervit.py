@@ -179,6 +179,14 @@ def test_position_mlps_are_reused_only_while_their_weights_are_unchanged():
     model(x)  # autograd on: nothing kept either
     assert not any(m.results._results for m in _position_modules(model))
 
+    # Tables above max_elements are recomputed, not kept (memory at very large inputs).
+    with torch.no_grad():
+        for m in _position_modules(model):
+            m.results.max_elements = 0
+        bounded = model(x)
+        assert not any(m.results._results for m in _position_modules(model))
+        assert all(torch.equal(a, b) for a, b in zip(bounded, expected()))
+
 
 def test_bad_arguments_are_clear_errors():
     with pytest.raises(ValueError, match='unknown FasterViT arch'):

@@ -16,8 +16,9 @@ import os.path as osp
 import sys
 
 from mmvitplug.utils.launch import (LaunchError, add_common_arguments, apply_launch_args,
-                                    build_runner, check_datasets, enable_visualization,
-                                    export_local_rank, load_config)
+                                    build_runner, check_checkpoint, check_checkpoint_fits,
+                                    check_datasets, enable_visualization, export_local_rank,
+                                    load_config)
 
 
 def parse_args(argv=None):
@@ -40,6 +41,7 @@ def main(argv=None) -> int:
         cfg = load_config(args.config, args.cfg_options)
         if not osp.isfile(args.checkpoint):
             raise LaunchError(f'checkpoint not found: {args.checkpoint}')
+        check_checkpoint(args.checkpoint)
         apply_launch_args(cfg, args.config, args.work_dir, args.launcher)
         cfg.load_from = args.checkpoint
         cfg.resume = False
@@ -52,6 +54,11 @@ def main(argv=None) -> int:
         print(f'error: {err}', file=sys.stderr)
         return 2
     runner = build_runner(cfg)
+    try:
+        check_checkpoint_fits(runner.model, args.checkpoint)
+    except LaunchError as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 2
     if args.out:
         from mmengine.evaluator import DumpResults
         runner.test_evaluator.metrics.append(DumpResults(out_file_path=args.out))

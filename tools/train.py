@@ -9,15 +9,21 @@ built, so one script serves every config::
     python tools/train.py CONFIG --resume                 # latest checkpoint in the work dir
     python tools/train.py CONFIG --resume path/to/iter_500.pth
 
+Checkpoints are written atomically and carry the random generators' states
+(:func:`mmvitplug.engine.make_resumable`), so a run killed at any point and resumed ends as an
+uninterrupted one would; ``--resume`` skips a checkpoint that does not load, naming it.
+
 Multi-process training: ``bash tools/dist_train.sh CONFIG NUM_PROCESSES [ARGS]``.
 """
 import argparse
-import os
 import sys
 
+from mmvitplug.engine import make_resumable
+from mmvitplug.utils.checkpoint import CheckpointError
 from mmvitplug.utils.launch import (LaunchError, add_common_arguments, apply_launch_args,
-                                    build_runner, check_datasets, check_pretrained,
-                                    enable_amp, export_local_rank, load_config)
+                                    build_runner, check_checkpoint, check_datasets,
+                                    check_pretrained, choose_resume_checkpoint, enable_amp,
+                                    export_local_rank, load_config)
 
 
 def parse_args(argv=None):
@@ -51,19 +57,22 @@ def main(argv=None) -> int:
                 raise LaunchError('--auto-scale-lr needs auto_scale_lr.base_batch_size '
                                   'in the config')
             cfg.auto_scale_lr.enable = True
-        if args.resume == 'auto':
-            cfg.resume, cfg.load_from = True, None
-        elif args.resume is not None:
-            if not os.path.isfile(args.resume):
-                raise LaunchError(f'checkpoint to resume from not found: {args.resume}')
-            cfg.resume, cfg.load_from = True, args.resume
+        make_resumable(cfg)
+        if args.resume is not None:
+            choose_resume_checkpoint(cfg, args.resume)
+        elif cfg.get('load_from') and '://' not in cfg.load_from:
+            check_checkpoint(cfg.load_from)
         check_pretrained(cfg)
         check_datasets(cfg, ('train_dataloader', 'val_dataloader'))
     except LaunchError as err:
         print(f'error: {err}', file=sys.stderr)
         return 2
     runner = build_runner(cfg)
-    runner.train()
+    try:
+        runner.train()
+    except CheckpointError as err:  # a pretrained checkpoint that does not fit or load
+        print(f'error: {err}', file=sys.stderr)
+        return 2
     return 0
 
 

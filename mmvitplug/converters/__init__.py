@@ -7,12 +7,13 @@ constructor options, released-layout recognition).
 ``official_classifier_cfg(family, official_config)``; det/seg configs load the same file with
 ``init_cfg=dict(type='Pretrained', checkpoint=..., prefix='backbone.')``.
 """
-import pickle
+import io
 from typing import Dict, Optional
 
 import torch
 
 from . import biformer, fastervit, litv2
+from ..utils.checkpoint import CheckpointError, atomic_write, read_state_dict
 from .common import FamilyConverter
 
 #: family name -> its converter
@@ -45,7 +46,7 @@ def official_classifier_cfg(family: str, official_config: dict) -> dict:
     return get_converter(family).official_classifier_cfg(official_config)
 
 
-class ConversionError(Exception):
+class ConversionError(CheckpointError):
     """A checkpoint that cannot be converted; the message says why (tools print it)."""
 
 
@@ -54,24 +55,15 @@ def load_official_checkpoint(path: str, trust_source: bool = False) -> Dict[str,
 
     Loads with ``weights_only=True``; released files that also pickle training objects need
     ``trust_source=True`` (full unpickling: only for files from a trusted source).
+
+    Raises:
+        ConversionError: the file is empty, truncated, not a checkpoint, refused by safe
+            loading, holds no state_dict or non-finite weights (the message says which).
     """
     try:
-        ckpt = torch.load(path, map_location='cpu', weights_only=not trust_source)
-    except pickle.UnpicklingError as err:
-        raise ConversionError(
-            f'{path} holds objects that safe loading refuses ({str(err).splitlines()[-1][:200]}); '
-            'if the file comes from a trusted source (the authors\' release), pass '
-            '--trust-source to unpickle it fully') from None
-    for key in ('model', 'state_dict'):
-        if isinstance(ckpt, dict) and isinstance(ckpt.get(key), dict):
-            ckpt = ckpt[key]
-            break
-    if not ckpt or not all(isinstance(v, torch.Tensor) for v in ckpt.values()):
-        raise ConversionError(f'{path} holds no state_dict (looked under model, state_dict and '
-                              'the top level)')
-    if all(k.startswith('module.') for k in ckpt):
-        ckpt = {k[len('module.'):]: v for k, v in ckpt.items()}
-    return ckpt
+        return read_state_dict(path, trust_source)
+    except CheckpointError as err:
+        raise ConversionError(str(err)) from None
 
 
 def convert_checkpoint(family: str, src: str, dst: str, official_config: Optional[dict] = None,
@@ -108,7 +100,9 @@ def convert_checkpoint(family: str, src: str, dst: str, official_config: Optiona
     _check_loads_strictly(cfg, converted)
     meta = dict(family=family, source=str(src), official_config=official_config, arch=arch,
                 mmvitplug_version=__version__)
-    torch.save(dict(state_dict=converted, meta=meta), dst)
+    buffer = io.BytesIO()
+    torch.save(dict(state_dict=converted, meta=meta), buffer)
+    atomic_write(dst, buffer.getvalue())  # checked above; whole or not at all
     return meta
 
 

@@ -19,7 +19,8 @@ from mmengine.config import Config, ConfigDict, DictAction
 __all__ = [
     'LaunchError', 'SCOPES', 'add_common_arguments', 'export_local_rank', 'load_config',
     'get_scope', 'build_runner', 'check_datasets', 'check_pretrained', 'apply_launch_args',
-    'enable_amp', 'enable_visualization'
+    'enable_amp', 'enable_visualization', 'check_checkpoint', 'choose_resume_checkpoint',
+    'check_checkpoint_fits'
 ]
 
 # default_scope -> (package that provides it, how to install it)
@@ -247,3 +248,48 @@ def check_pretrained(cfg: Config) -> None:
             arch = part.get('arch', signature(backbone).parameters['arch'].default)
             raise LaunchError(backbone.missing_checkpoint_message(checkpoint, arch))
         raise LaunchError(f'pretrained checkpoint not found: {checkpoint} (init_cfg of {path})')
+
+
+def check_checkpoint(path: str) -> None:
+    """Fail early, naming the file and the problem, when a runner checkpoint to test, resume
+    or load does not load safely, holds no state_dict or holds NaN/inf weights."""
+    from .checkpoint import CheckpointError, check_finite, read_checkpoint, state_dict_of
+    try:
+        check_finite(state_dict_of(read_checkpoint(path, mmap=True), path), path)
+    except CheckpointError as err:
+        raise LaunchError(str(err)) from None
+
+
+def choose_resume_checkpoint(cfg: Config, resume: str) -> None:
+    """``--resume`` (``'auto'``: the newest checkpoint of the work dir that loads, skipping
+    cut-off files with a message; otherwise the given file, checked) into ``cfg.resume`` /
+    ``cfg.load_from``. With no loadable checkpoint, ``'auto'`` trains from the start, as
+    mmengine does for an empty work dir."""
+    from .checkpoint import latest_loadable_checkpoint
+    if resume == 'auto':
+        found = latest_loadable_checkpoint(cfg.work_dir)
+        if found is None:
+            print(f'resume: no loadable checkpoint in {cfg.work_dir}; training from the start')
+            cfg.resume, cfg.load_from = False, None
+            return
+        resume = found
+    elif not osp.isfile(resume):
+        raise LaunchError(f'checkpoint to resume from not found: {resume}')
+    check_checkpoint(resume)
+    cfg.resume, cfg.load_from = True, resume
+
+
+def check_checkpoint_fits(model: torch.nn.Module, path: str, max_missing: float = 0.01) -> None:
+    """Fail when the checkpoint to evaluate leaves more than ``max_missing`` of the model's
+    values unloaded (mmengine's loader would only log the missing keys and evaluate a
+    partly random model)."""
+    from mmengine.model import is_model_wrapper
+
+    from .checkpoint import match_state_dict, read_checkpoint, state_dict_of
+    if is_model_wrapper(model):
+        model = model.module
+    state_dict = state_dict_of(read_checkpoint(path, mmap=True), path)
+    report = match_state_dict(model.state_dict(), state_dict)
+    if report.unloaded_fraction > max_missing:
+        raise LaunchError(f'checkpoint {path} does not fit the config\'s model: '
+                          f'{report.describe()}. Is it a checkpoint of another config?')

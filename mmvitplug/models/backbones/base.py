@@ -16,10 +16,11 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Un
 
 import torch
 import torch.nn as nn
-from mmengine.model import BaseModule
+from mmengine.model import BaseModule, initialize
 from torch.utils.checkpoint import checkpoint
 
 from ..layers import LayerNorm2d, calculate_drop_path_rates, init_transformer_weights
+from .pretrained import load_pretrained
 
 #: Keys of dict archs renamed in this version (old name -> new name); still accepted, with a
 #: warning.
@@ -66,7 +67,10 @@ class HierarchicalBackbone(BaseModule):
         drop_path_rate: stochastic depth, rising linearly over all blocks from 0 to this rate;
             None takes the arch's.
         init_cfg: mmengine init config, e.g. ``dict(type='Pretrained', checkpoint=...,
-            prefix='backbone.')``; nothing is loaded at construction.
+            prefix='backbone.')``; nothing is loaded at construction. A ``Pretrained`` file
+            must fit: one that would leave more than ``max_unloaded`` (default 0.01) of the
+            backbone's values unloaded raises; the authors' original layout is converted on
+            the fly (see :func:`~.pretrained.load_pretrained`).
         **overrides: the family's arch settings given as constructor arguments (its knobs);
             None keeps the arch's value.
 
@@ -142,15 +146,21 @@ class HierarchicalBackbone(BaseModule):
             self._register_load_state_dict_pre_hook(self._rename_old_keys)
         self._freeze_stages()
 
+    def current_key(self, key: str) -> str:
+        """A state_dict key of an earlier mmvitplug version (``renamed_keys``) under today's
+        name; other keys unchanged."""
+        for pattern, replacement in self.renamed_keys:
+            renamed = re.sub(pattern, replacement, key)
+            if renamed != key:
+                return renamed
+        return key
+
     def _rename_old_keys(self, state_dict: dict, prefix: str, *args) -> None:
         """Load-time hook: keys of earlier versions (``renamed_keys``) to today's names."""
         for key in [k for k in state_dict if k.startswith(prefix)]:
-            local = key[len(prefix):]
-            for pattern, replacement in self.renamed_keys:
-                renamed = re.sub(pattern, replacement, local)
-                if renamed != local:
-                    state_dict[prefix + renamed] = state_dict.pop(key)
-                    break
+            renamed = self.current_key(key[len(prefix):])
+            if renamed != key[len(prefix):]:
+                state_dict[prefix + renamed] = state_dict.pop(key)
 
     # ------------------------------------------------------------------ arch settings
     @classmethod
@@ -254,9 +264,23 @@ class HierarchicalBackbone(BaseModule):
         if not x.is_floating_point():
             raise ValueError(f'{self.family} expects a floating-point {expected} input, got '
                              f'dtype {x.dtype}')
+        # Against the first parameter (the stem's, which the input meets first): a mismatch
+        # fails inside the first op unless autocast casts both (float32 and the half types;
+        # it never casts float64).
+        weight = next(self.parameters(), None)
+        casts = (torch.float32, torch.bfloat16, torch.float16)
+        if weight is not None and x.dtype != weight.dtype and not (
+                torch.is_autocast_enabled(x.device.type) and x.dtype in casts
+                and weight.dtype in casts):
+            raise ValueError(f"{self.family} expects input of the model's dtype {weight.dtype}, "
+                             f'got dtype {x.dtype}: cast one to the other, or run a float32 '
+                             'model under torch.autocast (float32, bfloat16 or float16 input)')
         if min(x.shape[2:]) < self.min_size:
             raise ValueError(f'{self.family} needs H, W >= {self.min_size} (four stages down to '
                              f'stride 32), got {tuple(x.shape[2:])}')
+        if x.shape[0] == 0:
+            raise ValueError(f'{self.family} got an empty batch: input of shape '
+                             f'{tuple(x.shape)} (N = 0)')
 
     def _checkpointed(self, module: nn.Module, *args):
         """``module(*args)``, through gradient checkpointing when ``with_cp`` and training."""
@@ -318,17 +342,30 @@ class HierarchicalBackbone(BaseModule):
         return self
 
     def init_weights(self) -> None:
-        """Pretrained weights through ``init_cfg``; otherwise the authors' scheme: truncated
-        normal (std 0.02) linear weights with zero biases, unit/zero norms, PyTorch's default
-        for convolutions."""
-        if self.init_cfg is not None:
-            checkpoint = missing_pretrained_checkpoint(self.init_cfg)
-            if checkpoint is not None:
-                # mmengine would fail deep inside its loader (or, with a prefix, load nothing).
-                raise FileNotFoundError(self.missing_checkpoint_message(checkpoint,
-                                                                        self.arch_name))
-            super().init_weights()
-            return
+        """The authors' initialisation for training from scratch
+        (:meth:`init_scratch_weights`), then the ``init_cfg``: other initialisers through
+        mmengine, a ``Pretrained`` checkpoint through :func:`~.pretrained.load_pretrained`
+        (checked to fit: a wrong file raises instead of leaving the backbone random; tensors
+        the file lacks keep the scratch initialisation)."""
+        checkpoint = missing_pretrained_checkpoint(self.init_cfg)
+        if checkpoint is not None:
+            # mmengine would fail deep inside its loader (or, with a prefix, load nothing).
+            raise FileNotFoundError(self.missing_checkpoint_message(checkpoint,
+                                                                    self.arch_name))
+        self.init_scratch_weights()
+        cfgs = self.init_cfg if isinstance(self.init_cfg, (list, tuple)) else [self.init_cfg]
+        cfgs = [dict(c) for c in cfgs if c]
+        others = [c for c in cfgs if c.get('type') != 'Pretrained']
+        if others:
+            initialize(self, others)
+        for cfg in cfgs:
+            if cfg.get('type') == 'Pretrained':
+                load_pretrained(self, cfg)
+        self._is_init = True
+
+    def init_scratch_weights(self) -> None:
+        """Truncated normal (std 0.02) linear weights with zero biases, unit/zero norms,
+        PyTorch's default for convolutions (the families' shared scheme)."""
         init_transformer_weights(self)
 
     def get_layer_depth(self, param_name: str, prefix: str = '') -> Tuple[int, int]:

@@ -124,13 +124,11 @@ class LITv2(HierarchicalBackbone):
     def _make_out_norm(self, index: int, cfg: dict) -> nn.Module:
         return LayerNorm2d(self.feature_info[index]['num_chs'])
 
-    def init_weights(self) -> None:
-        """Pretrained weights through ``init_cfg``; otherwise the authors' scheme: the shared
-        linear/norm initialisation, fan-out normal convolutions with zero biases, and zero
-        offset convolutions in token merging (each starts as a plain 2x2 conv)."""
-        super().init_weights()
-        if self.init_cfg is not None:
-            return
+    def init_scratch_weights(self) -> None:
+        """The authors' scheme: the shared linear/norm initialisation, fan-out normal
+        convolutions with zero biases, and zero offset convolutions in token merging (each
+        starts as a plain 2x2 conv)."""
+        super().init_scratch_weights()
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
                 fan_out = module.kernel_size[0] * module.kernel_size[1] * module.out_channels

@@ -14,7 +14,7 @@ ONNX exporter and ``torch.compile``.
   no loop or branch whose trip count or direction depends on the input size.
 """
 from collections import OrderedDict
-from typing import Callable, Hashable, Tuple, TypeVar
+from typing import Callable, Hashable, Optional, Tuple, TypeVar
 
 import torch
 
@@ -79,12 +79,17 @@ class GeometryCache:
         self.maxsize = maxsize
         self._entries: 'OrderedDict[Hashable, object]' = OrderedDict()
 
-    def get(self, key: Hashable, compute: Callable[[], T]) -> T:
+    def get(self, key: Hashable, compute: Callable[[], T],
+            keep: Optional[Callable[[T], bool]] = None) -> T:
+        """The entry of ``key``, computed on a miss and stored unless ``keep(value)`` is
+        false."""
         if graph_mode():
             return compute()
         value = self._entries.get(key)
         if value is None:
             value = compute()
+            if keep is not None and not keep(value):
+                return value
             self._entries[key] = value
             if len(self._entries) > self.maxsize:
                 self._entries.popitem(last=False)

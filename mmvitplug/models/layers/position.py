@@ -113,11 +113,18 @@ class WeightTiedResults:
 
     Args:
         maxsize: grids kept (inference at a few sizes); older ones are dropped.
+        max_elements: larger results are recomputed at every call, not kept. The carrier
+            tokens' bias grows as the square of the carrier count: kept unbounded, the six
+            stage-3 blocks of FasterViT-0 held 5810 MiB after one 4096x4096 forward
+            (benchmarks/scale_limits.py), while evaluating it is a small part of such a
+            forward. The default (2**22, 16 MiB of float32) keeps every table up to about
+            1344x1344 inputs.
     """
 
-    def __init__(self, maxsize: int = 4) -> None:
+    def __init__(self, maxsize: int = 4, max_elements: int = 2**22) -> None:
         self._weights: Tuple[torch.Tensor, ...] = ()
         self._results = GeometryCache(maxsize)  # grid -> result, least recently used dropped
+        self.max_elements = max_elements
 
     def _weights_unchanged(self, weights: Tuple[torch.Tensor, ...]) -> bool:
         return len(weights) == len(self._weights) and all(
@@ -133,7 +140,7 @@ class WeightTiedResults:
         if not self._weights_unchanged(weights):
             self._weights = tuple(w.detach().clone() for w in weights)
             self._results.clear()
-        return self._results.get(key, compute)
+        return self._results.get(key, compute, keep=lambda r: r.numel() <= self.max_elements)
 
     def clear(self) -> None:
         self._weights = ()
