@@ -41,7 +41,7 @@ def main(argv=None) -> int:
         cfg = load_config(args.config, args.cfg_options)
         if not osp.isfile(args.checkpoint):
             raise LaunchError(f'checkpoint not found: {args.checkpoint}')
-        check_checkpoint(args.checkpoint)
+        weights = check_checkpoint(args.checkpoint)
         apply_launch_args(cfg, args.config, args.work_dir, args.launcher)
         cfg.load_from = args.checkpoint
         cfg.resume = False
@@ -55,7 +55,7 @@ def main(argv=None) -> int:
         return 2
     runner = build_runner(cfg)
     try:
-        check_checkpoint_fits(runner.model, args.checkpoint)
+        check_checkpoint_fits(runner.model, weights, args.checkpoint)
     except LaunchError as err:
         print(f'error: {err}', file=sys.stderr)
         return 2

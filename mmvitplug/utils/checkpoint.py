@@ -185,9 +185,10 @@ def check_finite(state_dict: Dict[str, torch.Tensor], path: str) -> None:
             'saved after the training diverged?)')
 
 
-def read_state_dict(path: str, trust_source: bool = False) -> Dict[str, torch.Tensor]:
+def read_state_dict(path: str, trust_source: bool = False,
+                    mmap: bool = False) -> Dict[str, torch.Tensor]:
     """:func:`read_checkpoint`, :func:`state_dict_of` and :func:`check_finite` in one."""
-    state_dict = state_dict_of(read_checkpoint(path, trust_source), path)
+    state_dict = state_dict_of(read_checkpoint(path, trust_source, mmap), path)
     check_finite(state_dict, path)
     return state_dict
 

@@ -11,7 +11,7 @@ import os.path as osp
 from importlib import import_module
 from importlib.util import find_spec
 from inspect import signature
-from typing import Iterator, List, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import torch
 from mmengine.config import Config, ConfigDict, DictAction
@@ -250,12 +250,13 @@ def check_pretrained(cfg: Config) -> None:
         raise LaunchError(f'pretrained checkpoint not found: {checkpoint} (init_cfg of {path})')
 
 
-def check_checkpoint(path: str) -> None:
+def check_checkpoint(path: str) -> Dict[str, torch.Tensor]:
     """Fail early, naming the file and the problem, when a runner checkpoint to test, resume
-    or load does not load safely, holds no state_dict or holds NaN/inf weights."""
-    from .checkpoint import CheckpointError, check_finite, read_checkpoint, state_dict_of
+    or load does not load safely, holds no state_dict or holds NaN/inf weights; its weights
+    (memory-mapped) otherwise."""
+    from .checkpoint import CheckpointError, read_state_dict
     try:
-        check_finite(state_dict_of(read_checkpoint(path, mmap=True), path), path)
+        return read_state_dict(path, mmap=True)
     except CheckpointError as err:
         raise LaunchError(str(err)) from None
 
@@ -279,16 +280,16 @@ def choose_resume_checkpoint(cfg: Config, resume: str) -> None:
     cfg.resume, cfg.load_from = True, resume
 
 
-def check_checkpoint_fits(model: torch.nn.Module, path: str, max_missing: float = 0.01) -> None:
-    """Fail when the checkpoint to evaluate leaves more than ``max_missing`` of the model's
-    values unloaded (mmengine's loader would only log the missing keys and evaluate a
-    partly random model)."""
+def check_checkpoint_fits(model: torch.nn.Module, state_dict: Dict[str, torch.Tensor],
+                          path: str, max_missing: float = 0.01) -> None:
+    """Fail when the checkpoint ``path`` to evaluate (its weights: ``state_dict``, from
+    :func:`check_checkpoint`) leaves more than ``max_missing`` of the model's values unloaded
+    (mmengine's loader would only log the missing keys and evaluate a partly random model)."""
     from mmengine.model import is_model_wrapper
 
-    from .checkpoint import match_state_dict, read_checkpoint, state_dict_of
+    from .checkpoint import match_state_dict
     if is_model_wrapper(model):
         model = model.module
-    state_dict = state_dict_of(read_checkpoint(path, mmap=True), path)
     report = match_state_dict(model.state_dict(), state_dict)
     if report.unloaded_fraction > max_missing:
         raise LaunchError(f'checkpoint {path} does not fit the config\'s model: '

@@ -353,8 +353,7 @@ class HierarchicalBackbone(BaseModule):
             raise FileNotFoundError(self.missing_checkpoint_message(checkpoint,
                                                                     self.arch_name))
         self.init_scratch_weights()
-        cfgs = self.init_cfg if isinstance(self.init_cfg, (list, tuple)) else [self.init_cfg]
-        cfgs = [dict(c) for c in cfgs if c]
+        cfgs = [dict(c) for c in init_cfg_list(self.init_cfg)]
         others = [c for c in cfgs if c.get('type') != 'Pretrained']
         if others:
             initialize(self, others)
@@ -394,11 +393,17 @@ class HierarchicalBackbone(BaseModule):
         return num_layers - 1, num_layers
 
 
+def init_cfg_list(init_cfg: Optional[Union[dict, List[dict]]]) -> List[dict]:
+    """An mmengine ``init_cfg`` (None, one dict or a list of them) as a list of its entries."""
+    cfgs = init_cfg if isinstance(init_cfg, (list, tuple)) else [init_cfg]
+    return [c for c in cfgs if c]
+
+
 def missing_pretrained_checkpoint(
         init_cfg: Optional[Union[dict, List[dict]]]) -> Optional[str]:
     """The local file a ``Pretrained`` ``init_cfg`` loads when it does not exist (None when it
     exists, for URLs and for other inits)."""
-    for cfg in init_cfg if isinstance(init_cfg, (list, tuple)) else [init_cfg]:
+    for cfg in init_cfg_list(init_cfg):
         if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
             checkpoint = cfg.get('checkpoint')
             if isinstance(checkpoint, str) and '://' not in checkpoint \

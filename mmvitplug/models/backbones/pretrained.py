@@ -15,7 +15,7 @@ import torch
 from mmengine.logging import print_log
 
 from ...utils.checkpoint import (CheckpointError, LoadReport, check_finite, match_state_dict,
-                                 read_checkpoint, state_dict_of)
+                                 read_state_dict, state_dict_of)
 
 #: default share of a backbone's values that a pretrained checkpoint may leave unloaded: room
 #: for the output norms a classifier checkpoint lacks (``norm0``-``norm2``) and a re-shaped
@@ -29,10 +29,9 @@ def _read(checkpoint: str) -> Dict[str, torch.Tensor]:
         from mmengine.runner import CheckpointLoader
         state_dict = state_dict_of(CheckpointLoader.load_checkpoint(
             checkpoint, map_location='cpu', logger='current'), checkpoint)
-    else:
-        state_dict = state_dict_of(read_checkpoint(checkpoint), checkpoint)
-    check_finite(state_dict, checkpoint)
-    return state_dict
+        check_finite(state_dict, checkpoint)
+        return state_dict
+    return read_state_dict(checkpoint)
 
 
 def _authors_layout(backbone, state_dict: Dict[str, torch.Tensor]) -> Optional[dict]:
