@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The body of `make demo` (after setup and data generation): train and evaluate the demo
 # detector (FasterViT-0) and one segmentor per family (FasterViT-0, BiFormer-T, LITv2-S) on CPU,
-# all trained from scratch, then run the inference APIs and draw the results.
+# all trained from scratch, then run the inference APIs, draw the results and draw where the
+# trained backbones' attention looks (tools/visualize_attention.py).
 # SEG_FAMILIES="fastervit" trains one segmentor only.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -23,6 +24,7 @@ step "evaluating $DET_CKPT (COCO bbox / segm mAP)"
 "$PY" tools/test.py "$DET_CONFIG" "$DET_CKPT" --work-dir "$WORK/det/test"
 
 SEG_METRICS=()
+SEG_RUNS=()
 for family in $SEG_FAMILIES; do
     if [[ "$family" == fastervit ]]; then SEG_CONFIG=configs/demo/upernet_demo.py
     else SEG_CONFIG="configs/demo/upernet_${family}_demo.py"; fi
@@ -32,11 +34,22 @@ for family in $SEG_FAMILIES; do
     step "evaluating $SEG_CKPT (mIoU)"
     "$PY" tools/test.py "$SEG_CONFIG" "$SEG_CKPT" --work-dir "$WORK/seg_$family/test"
     SEG_METRICS+=("$WORK/seg_$family/test/test_metrics.json")
+    SEG_RUNS+=("$family $SEG_CONFIG $SEG_CKPT")
 done
+IMAGE="$MMVITPLUG_DEMO_DATA/coco/val/000000.jpg"
 
 step "inference APIs on a validation image"
 "$PY" tools/demo_inference.py \
     --det "$DET_CONFIG" "$DET_CKPT" --seg "$SEG_CONFIG" "$SEG_CKPT" \
-    --image "$MMVITPLUG_DEMO_DATA/coco/val/000000.jpg" --out-dir "$WORK" \
+    --image "$IMAGE" --out-dir "$WORK" \
     --metrics "$WORK/det/test/test_metrics.json" "${SEG_METRICS[@]}"
+
+step "attention maps of the trained backbones on the same image -> $WORK/attention/"
+"$PY" tools/visualize_attention.py "$DET_CONFIG" "$IMAGE" --checkpoint "$DET_CKPT" \
+    --out "$WORK/attention/det_fastervit"
+for run in "${SEG_RUNS[@]}"; do
+    read -r family config ckpt <<< "$run"
+    "$PY" tools/visualize_attention.py "$config" "$IMAGE" --checkpoint "$ckpt" \
+        --out "$WORK/attention/seg_$family"
+done
 step "demo finished"

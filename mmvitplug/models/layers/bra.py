@@ -28,14 +28,14 @@ Region geometry is computed from the input: either a fixed number of regions per
 (``region_size`` tokens: the number of regions grows with the image, so the attention cost stays
 linear in the number of tokens).
 """
-from typing import Optional, Tuple
+from typing import NamedTuple, Optional, Tuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from .fast_paths import inference_fast_path
-from .geometry import ceil_div, crop, graph_mode, size_min
+from .geometry import ceil_div, crop, graph_mode, query_weights, size_min
 from .precision import autocast_off
 from .window import window_partition, window_reverse
 
@@ -170,6 +170,27 @@ def _lepe_conv(dim: int, kernel: int) -> Optional[nn.Conv2d]:
     return nn.Conv2d(dim, dim, kernel, padding=kernel // 2, groups=dim) if kernel else None
 
 
+class RoutingMaps(NamedTuple):
+    """Where one query token looks in :class:`BiLevelRoutingAttention`
+    (:meth:`~BiLevelRoutingAttention.maps`).
+
+    Attributes:
+        grid: (ny, nx) regions per side of the padded map.
+        region: (rh, rw) tokens per region side.
+        index: (B, qy*qx, topk) regions (row-major in the grid) routed to by each query
+            region, i.e. each region holding real tokens (the first qy x qx of the grid); all
+            regions, in order, where every region is routed.
+        query_region: the row of ``index`` of the region holding the query token.
+        attention: (B, heads, topk, rh, rw) attention of the query token over the tokens of
+            its routed regions, in the order of ``index[:, query_region]``.
+    """
+    grid: Tuple[int, int]
+    region: Tuple[int, int]
+    index: torch.Tensor
+    query_region: int
+    attention: torch.Tensor
+
+
 class BiLevelRoutingAttention(nn.Module):
     """BRA on a (B, H, W, C) map, regions padded on the right/bottom as needed.
 
@@ -236,6 +257,34 @@ class BiLevelRoutingAttention(nn.Module):
         """Token attention of each query region over its routed regions
         (:func:`routed_attention`; see there for the shapes)."""
         return routed_attention(q, kv, index, self.num_heads, self.scale, out)
+
+    def maps(self, x: torch.Tensor, query: Tuple[int, int],
+             norm: Optional[nn.Module] = None) -> RoutingMaps:
+        """The routing of every query region and the token attention of the token at ``query``
+        (row, column) of ``x``, on the arguments :meth:`forward` takes (for inspection: the
+        fused forward never materialises the weights). The steps are :meth:`forward`'s."""
+        if norm is not None:
+            x = norm(x)
+        b, h, w, _ = x.shape
+        (ny, nx), (rh, rw) = region_grid((h, w), self.n_win, self.region_size)
+        qy, qx = ceil_div(h, rh), ceil_div(w, rw)
+        regions = window_partition(F.pad(x, (0, 0, 0, nx * rw - w, 0, ny * rh - h)), (rh, rw))
+        q = self._project(regions, 'q').view(b, ny, nx, rh * rw, -1)[:, :qy, :qx].flatten(1, 2)
+        kv = self._project(regions, 'kv')
+        if self.topk >= ny * nx:
+            index = torch.arange(ny * nx, device=x.device).expand(b, qy * qx, -1)
+        else:
+            q_means, k_means = self._region_means(regions, q, kv, (qy, qx), (ny, nx))
+            index = route(q_means, k_means, self.topk, self.scale)
+        row, col = query
+        query_region = row // rh * qx + col // rw
+        heads, qk = self.num_heads, self.qk_dim
+        token = q[:, query_region, row % rh * rw + col % rw].view(b, heads, qk // heads)
+        routed = index[:, query_region]  # (B, topk)
+        keys = kv[torch.arange(b, device=x.device)[:, None], routed, :, :qk]
+        weights = query_weights(token, keys.reshape(b, -1, heads, qk // heads), self.scale)
+        return RoutingMaps((ny, nx), (rh, rw), index, query_region,
+                           weights.view(b, heads, -1, rh, rw))
 
     def forward(self, x: torch.Tensor, norm: Optional[nn.Module] = None) -> torch.Tensor:
         """(B, H, W, C) -> (B, H, W, C).

@@ -142,6 +142,13 @@ def merge_heads(x: torch.Tensor) -> torch.Tensor:
     return x.reshape(x.shape[0], x.shape[1], -1)
 
 
+def query_weights(q: torch.Tensor, k: torch.Tensor, scale: float) -> torch.Tensor:
+    """Attention weights ``softmax(scale * q.k)`` of one query per head, (B, heads, d), over
+    (B, L, heads, d) keys: (B, heads, L). For inspecting attention that the layers compute
+    fused."""
+    return torch.einsum('bhd,blhd->bhl', q * scale, k).softmax(dim=-1)
+
+
 def as_pair(size) -> Tuple:
     """``(size, size)`` for one value, the pair otherwise."""
     return (size, size) if not isinstance(size, (tuple, list)) else (size[0], size[1])

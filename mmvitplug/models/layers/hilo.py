@@ -1,13 +1,28 @@
 """HiLo attention (LITv2): high-frequency heads attend inside windows, low-frequency heads attend
 to average-pooled keys and values."""
-from typing import Optional
+from typing import NamedTuple, Optional, Tuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .geometry import crop
+from .geometry import crop, query_weights
 from .window import pad_to_multiple, window_partition, window_reverse
+
+
+class HiLoMaps(NamedTuple):
+    """What one query token attends to in :class:`HiLoAttention` (:meth:`~HiLoAttention.maps`).
+
+    Attributes:
+        window: (top, left, size) of the query's Hi-Fi window, in tokens of the padded map.
+        hifi: (B, Hi-Fi heads, size, size) attention over that window's tokens; None without
+            Hi-Fi heads.
+        lofi: (B, Lo-Fi heads, H', W') attention over the average-pooled map (``H' = Hp /
+            window_size``; the map itself for ``window_size`` 1); None without Lo-Fi heads.
+    """
+    window: Tuple[int, int, int]
+    hifi: Optional[torch.Tensor]
+    lofi: Optional[torch.Tensor]
 
 
 class HiLoAttention(nn.Module):
@@ -84,6 +99,32 @@ class HiLoAttention(nn.Module):
         out = self._attend(q, kv[0], kv[1]).transpose(1, 2).reshape(b, h, w, -1)
         return self.lofi_proj(out)
 
+    def maps(self, x: torch.Tensor, query: Tuple[int, int],
+             norm: Optional[nn.Module] = None) -> HiLoMaps:
+        """The attention weights of the token at ``query`` (row, column) of ``x`` in both
+        branches, on the arguments :meth:`forward` takes (for inspection: the fused forward
+        never materialises them)."""
+        if norm is not None:
+            x = norm(x)
+        x = pad_to_multiple(x, self.window_size)
+        b, _, _, c = x.shape
+        ws, hd = self.window_size, self.head_dim
+        top, left = (q // ws * ws for q in query)
+        hifi = lofi = None
+        if self.hifi_heads:
+            window = x[:, top:top + ws, left:left + ws].reshape(b, ws * ws, c)
+            qkv = self.hifi_qkv(window).view(b, ws * ws, 3, self.hifi_heads, hd)
+            within = (query[0] - top) * ws + query[1] - left
+            hifi = query_weights(qkv[:, within, 0], qkv[:, :, 1], self.scale).view(b, -1, ws, ws)
+        if self.lofi_heads:
+            q = self.lofi_q(x[:, query[0], query[1]]).view(b, self.lofi_heads, hd)
+            if ws > 1:
+                x = F.avg_pool2d(x.permute(0, 3, 1, 2), ws).permute(0, 2, 3, 1)
+            keys = self.lofi_kv(x)[..., :self.lofi_heads * hd]
+            lofi = query_weights(q, keys.reshape(b, -1, self.lofi_heads, hd), self.scale)
+            lofi = lofi.view(b, -1, *x.shape[1:3])
+        return HiLoMaps((top, left, ws), hifi, lofi)
+
     def forward(self, x: torch.Tensor, norm: Optional[nn.Module] = None) -> torch.Tensor:
         """x: (B, H, W, C) -> (B, H, W, C); ``norm``, if given, is applied to ``x`` first (the
         block's pre-norm: the padding comes after it)."""
@@ -98,3 +139,4 @@ class HiLoAttention(nn.Module):
         else:
             out = torch.cat([self._hifi(x), self._lofi(x)], dim=-1)
         return crop(out, h, w)
+

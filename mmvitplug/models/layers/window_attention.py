@@ -43,6 +43,23 @@ class CPBWindowAttention(nn.Module):
         Returns:
             (G, num_prefix + h*w, C).
         """
+        q, k, v, bias = self._qkv_bias(x, size, num_prefix, key_mask)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+        return self.proj(merge_heads(out))
+
+    def attention_probs(self, x: torch.Tensor, size: Tuple[int, int], num_prefix: int = 0,
+                        key_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """The attention weights of :meth:`forward` on the same arguments, (G, heads, L, L)
+        with ``L = num_prefix + h*w`` (rows: queries, columns: keys; for inspection, the fused
+        forward never materialises them)."""
+        q, k, _, bias = self._qkv_bias(x, size, num_prefix, key_mask)
+        logits = (q * q.shape[-1]**-0.5) @ k.transpose(-2, -1) + bias
+        return logits.softmax(dim=-1)
+
+    def _qkv_bias(self, x: torch.Tensor, size: Tuple[int, int], num_prefix: int,
+                  key_mask: Optional[torch.Tensor]) -> Tuple[torch.Tensor, ...]:
+        """Per-head queries, keys, values (G, heads, L, head_dim) and the additive logit bias
+        (position bias, -inf at masked keys) of :meth:`forward`."""
         groups, length, dim = x.shape
         qkv = self.qkv(x).view(groups, length, 3, self.num_heads, dim // self.num_heads)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
@@ -52,5 +69,4 @@ class CPBWindowAttention(nn.Module):
             blocked = torch.zeros(key_mask.shape, dtype=q.dtype, device=q.device)
             blocked.masked_fill_(~key_mask, float('-inf'))
             bias = (bias + blocked[:, None, None, :]).repeat(groups // key_mask.shape[0], 1, 1, 1)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
-        return self.proj(merge_heads(out))
+        return q, k, v, bias
