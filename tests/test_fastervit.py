@@ -78,7 +78,8 @@ def _naive_hat_block(block: HATBlock, x: torch.Tensor, carriers: torch.Tensor, w
     for i in range(nh):
         for j in range(nw):
             win = x[:, i * ws:(i + 1) * ws, j * ws:(j + 1) * ws].reshape(b, ws * ws, c)
-            rows, cols = slice(i * ct_size, (i + 1) * ct_size), slice(j * ct_size, (j + 1) * ct_size)
+            rows = slice(i * ct_size, (i + 1) * ct_size)
+            cols = slice(j * ct_size, (j + 1) * ct_size)
             ct = carriers[:, rows, cols].reshape(b, -1, c)
             t = torch.cat([ct, win], 1)
             t = t + block.gamma1 * block.attn(block.norm1(t), (ws, ws), ct.shape[1])

@@ -113,13 +113,15 @@ def test_hat_maps_are_the_models_window_and_carrier_attention(forward_weights):
     top, left, ws = m.window
     assert (top, left) == (row // ws * ws, col // ws * ws)
     ct = m.window_carriers.shape[-1]
-    window = windows[row // ws * -(-w // ws) + col // ws, :, ct * ct + (row - top) * ws + col - left]
+    within = ct * ct + (row - top) * ws + col - left
+    window = windows[row // ws * -(-w // ws) + col // ws, :, within]
     torch.testing.assert_close(m.window_tokens.flatten(1), window[:, ct * ct:], rtol=1e-4,
                                atol=1e-6)
     torch.testing.assert_close(m.window_carriers.flatten(1), window[:, :ct * ct], rtol=1e-4,
                                atol=1e-6)
     # The padded map's keys are masked: no weight falls past the map.
-    assert (m.window_tokens[:, h - top:] == 0).all() and (m.window_tokens[:, :, w - left:] == 0).all()
+    assert (m.window_tokens[:, h - top:] == 0).all()
+    assert (m.window_tokens[:, :, w - left:] == 0).all()
     hc, wc = m.carriers.shape[1:]
     assert (hc, wc) == (-(-h // ws) * ct, -(-w // ws) * ct)
     u, v = m.query_carrier
@@ -167,8 +169,8 @@ def test_the_tool_draws_the_models_routing(tmp_path, monkeypatch):
         return attend(self, q, kv, index, out)
 
     monkeypatch.setattr(BiLevelRoutingAttention, 'attend_routed', spy)
-    written = visualize_attention.visualize(model, image.numpy(), visualize_attention.IMAGENET_MEAN,
-                                            visualize_attention.IMAGENET_STD, str(tmp_path),
+    written = visualize_attention.visualize(model, image.numpy(),
+                                            visualize_attention.make_preprocess(), str(tmp_path),
                                             QUERY)
     assert [p.split('/')[-1] for p, _ in written] == [
         f'biformer_stage{s}_block{b}_routing.png' for s, b in ((1, 1), (2, 1), (3, 7))]
@@ -182,11 +184,14 @@ def test_the_tool_draws_the_models_routing(tmp_path, monkeypatch):
             assert png.format == 'PNG' and min(png.size) > 100
 
 
-@pytest.mark.parametrize('name', ['FasterViT-0', 'LITv2-S'])
-def test_cli_writes_one_png_per_attention_stage(name, tmp_path, capsys):
+@pytest.mark.parametrize('name', ['FasterViT-0', 'configs/demo/upernet_litv2_demo.py'])
+def test_cli_writes_one_png_per_attention_stage(name, tmp_path, capsys, monkeypatch):
+    """A named backbone and a config's backbone (its preprocessor's normalisation), with a
+    checkpoint in the training layout."""
     from PIL import Image
+    monkeypatch.chdir(REPO)
     Image.fromarray((torch.rand(90, 70, 3) * 255).byte().numpy()).save(tmp_path / 'in.png')
-    family = name.split('-')[0].lower()
+    family = 'fastervit' if 'FasterViT' in name else 'litv2'
     backbone = visualize_attention.load_backbone(name, None)[0]
     with torch.no_grad():
         next(backbone.parameters()).add_(1.0)
@@ -207,6 +212,15 @@ def test_cli_writes_one_png_per_attention_stage(name, tmp_path, capsys):
     # A query outside the image is one clear error.
     assert visualize_attention.main(args[:5] + ['90', '5', '--out', str(tmp_path)]) == 2
     assert 'outside the 90x70 image' in capsys.readouterr().err
+
+
+def test_preprocessing_follows_the_config():
+    image = torch.randint(0, 256, (5, 4, 3), dtype=torch.uint8).numpy()
+    rgb = visualize_attention.make_preprocess((1., 2., 3.), (2., 2., 2.))(image)
+    bgr = visualize_attention.make_preprocess((3., 2., 1.), (2., 2., 2.), bgr=True)(image)
+    assert rgb.shape == (1, 3, 5, 4)
+    torch.testing.assert_close(rgb[0, 0], (torch.from_numpy(image[..., 0]).float() - 1) / 2)
+    torch.testing.assert_close(bgr.flip(1), rgb)
 
 
 def test_other_backbones_are_refused(capsys, tmp_path):

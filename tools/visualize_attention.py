@@ -37,22 +37,37 @@ QUERY_COLOUR, ROUTE_COLOUR = 'lime', 'red'
 
 
 def load_backbone(target: str, checkpoint: Optional[str]):
-    """The backbone of a config or name, with ``checkpoint``'s weights, and the (mean, std) the
-    model normalises its input with."""
+    """The backbone of a config or name, with ``checkpoint``'s weights, and the function that
+    turns an (H, W, 3) RGB image into its input: normalised as the config's data preprocessor
+    does (ImageNet mean/std for a name), channels flipped for a model that reads BGR."""
     from mmvitplug.utils.named_models import build_target
     if not osp.isfile(target) and target not in NAMES:
         raise ValueError(f'{target} is neither a config file nor one of {", ".join(NAMES)}')
     built = build_target(target)
     backbone = getattr(built.model, 'backbone', built.model)
-    mean, std = IMAGENET_MEAN, IMAGENET_STD
+    mean, std, bgr = IMAGENET_MEAN, IMAGENET_STD, False
     if built.cfg is not None:
         preprocessor = built.cfg.model.get('data_preprocessor') or {}
         mean, std = preprocessor.get('mean', mean), preprocessor.get('std', std)
+        # mmdet / mmseg say bgr_to_rgb, mmpretrain to_rgb; without either the model reads the
+        # BGR images its pipeline loads.
+        bgr = not preprocessor.get('bgr_to_rgb', preprocessor.get('to_rgb', False))
     if checkpoint:
         from mmvitplug.models.backbones.pretrained import load_pretrained
         load_pretrained(backbone, dict(type='Pretrained', checkpoint=checkpoint,
                                        prefix='backbone.'))
-    return backbone.eval(), mean, std
+    return backbone.eval(), make_preprocess(mean, std, bgr)
+
+
+def make_preprocess(mean=IMAGENET_MEAN, std=IMAGENET_STD, bgr: bool = False):
+    """(H, W, 3) uint8 RGB image -> (1, 3, H, W) normalised input (channels flipped first for
+    a model reading BGR)."""
+    def preprocess(image: np.ndarray) -> torch.Tensor:
+        x = torch.from_numpy(np.array(image[..., ::-1] if bgr else image))  # a writable copy
+        x = x.permute(2, 0, 1).float()
+        return ((x - torch.tensor(mean).view(3, 1, 1)) / torch.tensor(std).view(3, 1, 1))[None]
+
+    return preprocess
 
 
 def read_image(path: str, resize: Optional[Sequence[int]] = None) -> np.ndarray:
@@ -62,12 +77,6 @@ def read_image(path: str, resize: Optional[Sequence[int]] = None) -> np.ndarray:
     if resize:
         image = image.resize((int(resize[1]), int(resize[0])), Image.BILINEAR)
     return np.asarray(image)
-
-
-def to_tensor(image: np.ndarray, mean, std) -> torch.Tensor:
-    x = torch.from_numpy(image.astype(np.float32)).permute(2, 0, 1)
-    x = (x - torch.tensor(mean).view(3, 1, 1)) / torch.tensor(std).view(3, 1, 1)
-    return x[None]
 
 
 # ---------------------------------------------------------------------------------- drawing
@@ -213,11 +222,12 @@ def draw_hilo(fig, image, record, query_px, head) -> None:
 DRAW = {'routing': draw_routing, 'hierarchical': draw_hierarchical, 'hilo': draw_hilo}
 
 
-def visualize(backbone, image: np.ndarray, mean, std, out_dir: str,
+def visualize(backbone, image: np.ndarray, preprocess, out_dir: str,
               query_px: Optional[Tuple[int, int]] = None, block: int = -1,
               head: Optional[int] = None) -> List[Tuple[str, object]]:
-    """Draw every attention stage of ``backbone`` for ``image``; returns (PNG path, what
-    the drawing function returned) per stage."""
+    """Draw every attention stage of ``backbone`` for ``image`` (H, W, 3 RGB, turned into the
+    input by ``preprocess``); returns (PNG path, what the drawing function returned) per
+    stage."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -225,7 +235,7 @@ def visualize(backbone, image: np.ndarray, mean, std, out_dir: str,
     from mmvitplug.utils.attention_maps import attention_maps
     if query_px is None:
         query_px = (image.shape[0] // 2, image.shape[1] // 2)
-    records = attention_maps(backbone, to_tensor(image, mean, std), query_px, block)
+    records = attention_maps(backbone, preprocess(image), query_px, block)
     os.makedirs(out_dir, exist_ok=True)
     written = []
     for record in records:
@@ -262,9 +272,9 @@ def main(argv=None) -> int:
             return 2
     from mmvitplug.utils.checkpoint import CheckpointError
     try:
-        backbone, mean, std = load_backbone(args.target, args.checkpoint)
+        backbone, preprocess = load_backbone(args.target, args.checkpoint)
         image = read_image(args.image, args.resize)
-        written = visualize(backbone, image, mean, std, args.out,
+        written = visualize(backbone, image, preprocess, args.out,
                             tuple(args.query) if args.query else None, args.block, args.head)
     except (ValueError, CheckpointError) as err:
         print(f'error: {err}', file=sys.stderr)

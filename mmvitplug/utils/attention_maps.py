@@ -201,7 +201,8 @@ def attention_maps(backbone: nn.Module, image: torch.Tensor,
     return results
 
 
-def head_mean(weights: Optional[torch.Tensor], head: Optional[int] = None) -> Optional[torch.Tensor]:
+def head_mean(weights: Optional[torch.Tensor],
+              head: Optional[int] = None) -> Optional[torch.Tensor]:
     """The weights of head ``head``, or their mean over heads (dimension 0) for None."""
     if weights is None:
         return None
