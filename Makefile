@@ -6,6 +6,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 DEMO_DATA ?= data/demo
 DEMO_WORK_DIR ?= work_dirs/demo
+# The suite runs on one pytest-xdist worker per core (at most 4), each test file on one worker
+# (module fixtures are built once); TEST_WORKERS=0 runs it in this process.
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); echo $$(( n < 4 ? n : 4 )))
 PYTEST_ARGS ?=
 
 .PHONY: setup demo demo-data test clean-demo help
@@ -28,7 +31,7 @@ demo: demo-data
 
 test: setup
 	@echo "[test] running the test suite"
-	@$(PY) -m pytest tests $(PYTEST_ARGS)
+	@$(PY) -m pytest tests -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 clean-demo:
 	rm -rf $(DEMO_WORK_DIR) $(DEMO_DATA)

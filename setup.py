@@ -40,7 +40,7 @@ setup(
         ],
         'deploy': ['onnx', 'onnxruntime', 'onnxscript'],
         'tests': ['pytest', 'pycocotools', 'matplotlib', 'onnx', 'onnxruntime', 'onnxscript',
-                  'hypothesis>=6.100,<7'],
+                  'hypothesis>=6.100,<7', 'pytest-xdist>=3.5,<4'],
     },
     license='Apache License 2.0',
     zip_safe=False,

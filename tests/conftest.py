@@ -85,6 +85,20 @@ ANY_SIZES = [(32, 32), (33, 517), (37, 41), (64, 96), (95, 33), (127, 129), (200
 def pytest_configure(config):
     config.addinivalue_line(
         'markers', 'slow: end-to-end test (training subprocesses); deselect with -m "not slow"')
+    _share_cores_between_workers()
+
+
+def _share_cores_between_workers() -> None:
+    """Under pytest-xdist (``make test``), give each worker its share of the cores for torch's
+    threads, in the worker and in the subprocesses it starts: N workers of all-core torch would
+    oversubscribe the machine N times over."""
+    workers = int(os.environ.get('PYTEST_XDIST_WORKER_COUNT', '0') or 0)
+    if workers < 2:
+        return
+    import torch
+    threads = str(max(1, (os.cpu_count() or 1) // workers))
+    os.environ.setdefault('OMP_NUM_THREADS', threads)
+    torch.set_num_threads(int(os.environ['OMP_NUM_THREADS']))
 
 
 def run_python(args, env=None, cwd=REPO, timeout=900, check=False):

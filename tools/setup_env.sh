@@ -29,11 +29,13 @@ MM_PACKAGES=(mmengine==0.10.7 mmdet==3.3.0 mmsegmentation==1.2.2 mmpretrain==1.2
              setuptools==80.10.2 onnx==1.23.2 onnxruntime==1.32.0 onnxscript==0.7.2)
 # numpy<2: mmcv 2.1 / mmdet 3.3 / mmseg 1.2 predate numpy 2, and opencv-python 4.12+ needs
 # numpy>=2 (mmcv's and mmengine's wheels require opencv-python, not the headless build).
+# pytest-xdist: `make test` runs the suite on one worker per core (it is mostly one-core work:
+# imports, subprocesses, small models).
 EXTRA_PACKAGES=("numpy<2" "opencv-python<4.12" ftfy regex pytest matplotlib
-                "hypothesis>=6.100,<7")
+                "hypothesis>=6.100,<7" "pytest-xdist>=3.5,<4")
 # Modules of EXTRA_PACKAGES added since the first release: their absence re-runs step 4 in an
 # existing environment.
-EXTRA_MODULES="hypothesis"
+EXTRA_MODULES="hypothesis, xdist"
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${VENV:-$ROOT/.venv}"

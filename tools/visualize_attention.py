@@ -156,33 +156,60 @@ def draw_routing(fig, image, record, query_px, head) -> List[Tuple[int, int]]:
     return routed
 
 
+def _carrier_centres(size: Tuple[int, int], window_size: int, ct_size: int,
+                     stride: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Pixel centres (rows, columns) of the carrier grid's pooling windows on an h x w map
+    (each carrier averages a kernel x kernel patch of the unpadded map,
+    :func:`~mmvitplug.models.layers.carrier_pooling`)."""
+    from mmvitplug.models.layers import carrier_pooling
+    centres = []
+    for side in size:
+        kernel, step = carrier_pooling(side, window_size, ct_size)
+        count = -(-side // window_size) * ct_size
+        centres.append((np.arange(count) * step + kernel / 2) * stride - 0.5)
+    return centres[0], centres[1]
+
+
+def _carriers(ax, rows: np.ndarray, cols: np.ndarray, weights: torch.Tensor, peak: float):
+    """Carriers as discs at their pooling centres, colour and area by attention weight."""
+    ys, xs = np.meshgrid(rows, cols, indexing='ij')
+    w = weights.cpu().numpy()
+    ax.scatter(xs.ravel(), ys.ravel(), c=w.ravel(), cmap='inferno', vmin=0, vmax=peak or 1.0,
+               s=20 + 380 * w.ravel() / (peak or 1.0), edgecolors='white', linewidths=0.6)
+
+
 def draw_hierarchical(fig, image, record, query_px, head) -> None:
-    """HAT: window tokens, the window's carriers, and the carriers' global attention."""
+    """HAT: the query's attention over its window's tokens and carriers, and the carrier's
+    global attention over all carriers (carriers drawn at the centre of the patch each one
+    pools)."""
     from mmvitplug.utils.attention_maps import head_mean
     m, s = record.maps, record.stride
     top, left_tok, ws = m.window
     ct = m.window_carriers.shape[-1]
     tokens, carriers = head_mean(m.window_tokens, head), head_mean(m.window_carriers, head)
     grid = head_mean(m.carriers, head)  # (Hc, Wc)
+    rows, cols = _carrier_centres(record.map_size, ws, ct, s)
     share = float(carriers.sum())
-    cell = ws * s / ct  # a carrier stands for a (ws / ct)-token sub-square of its window
     axes = fig.subplots(1, 3)
-    padded = (grid.shape[0] // ct * ws, grid.shape[1] // ct * ws)  # tokens of the padded map
-    heat = _canvas(image, padded, s)
+    heat = _canvas(image, (top + ws, left_tok + ws), s)
     _paint(heat, tokens, top * s, left_tok * s, s)
     _show(axes[0], image, heat, f'window tokens ({ws}x{ws}): {1 - share:.0%} of the attention')
-    heat = _canvas(image, padded, s)
-    _paint(heat, carriers, top * s, left_tok * s, cell)
-    _show(axes[1], image, heat, f"the window's {ct}x{ct} carrier tokens: {share:.0%}")
+    _show(axes[1], image, None, f"the window's {ct}x{ct} carrier tokens: {share:.0%}")
+    r0, c0 = top // ws * ct, left_tok // ws * ct
+    _carriers(axes[1], rows[r0:r0 + ct], cols[c0:c0 + ct], carriers, float(carriers.max()))
+    for i in range(ct):
+        for j in range(ct):
+            axes[1].annotate(f'{float(carriers[i, j]):.0%}', (cols[c0 + j], rows[r0 + i]),
+                             xytext=(8, 8), textcoords='offset points', color='white',
+                             fontsize=8, weight='bold')
     for ax in axes[:2]:
         _box(ax, top * s, left_tok * s, ws * s, ws * s, QUERY_COLOUR)
         _mark(ax, query_px)
-    heat = _canvas(image, padded, s)
-    _paint(heat, grid, 0, 0, cell)
-    _show(axes[2], image, heat, f'carrier {m.query_carrier} over all {grid.shape[0]}x'
+    _show(axes[2], image, None, f'carrier {m.query_carrier} over all {grid.shape[0]}x'
                                 f'{grid.shape[1]} carriers (global)')
-    _box(axes[2], m.query_carrier[0] * cell, m.query_carrier[1] * cell, cell, cell,
-         QUERY_COLOUR)
+    _carriers(axes[2], rows, cols, grid, float(grid.max()))
+    axes[2].plot([cols[m.query_carrier[1]]], [rows[m.query_carrier[0]]], marker='s', ms=14,
+                 mfc='none', mec=QUERY_COLOUR, mew=2)
     fig.suptitle(f'FasterViT stage {record.stage + 1}, block {record.block}: hierarchical '
                  f'attention of query token {record.query}', fontsize=10)
 
@@ -197,13 +224,18 @@ def draw_hilo(fig, image, record, query_px, head) -> None:
     ax = iter(axes)
     if m.hifi is not None:
         a = next(ax)
+        hifi = head_mean(m.hifi[0], head)
         heat = _canvas(image, (top + ws, left_tok + ws), s)
-        _paint(heat, head_mean(m.hifi[0], head), top * s, left_tok * s, s)
+        _paint(heat, hifi, top * s, left_tok * s, s)
         _show(a, image, heat, f'Hi-Fi: {m.hifi.shape[1]} heads, {ws}x{ws} window (zoomed)')
+        for i in range(ws):
+            for j in range(ws):
+                a.text((left_tok + j + 0.5) * s, (top + i + 0.5) * s, f'{float(hifi[i, j]):.0%}',
+                       color='white', ha='center', va='center', fontsize=8, weight='bold')
         _box(a, top * s, left_tok * s, ws * s, ws * s, QUERY_COLOUR, lw=1.5)
         _mark(a, query_px)
         # The window is a few tokens wide: zoom to its neighbourhood.
-        pad = 4 * ws * s
+        pad = 2 * ws * s
         h, w = image.shape[:2]
         a.set_xlim(max(-0.5, left_tok * s - pad), min(w - 0.5, (left_tok + ws) * s + pad))
         a.set_ylim(min(h - 0.5, (top + ws) * s + pad), max(-0.5, top * s - pad))
