@@ -1,4 +1,4 @@
-# mmvitplug: `make demo` shows the product on CPU (about 40 min on 2 cores), `make test` runs the test suite.
+# mmvitplug: `make demo` shows the product on CPU (40-50 min on 2 cores), `make test` runs the test suite.
 # Both install everything first (`make setup`): a Python 3.11 venv in .venv with the pinned
 # OpenMMLab 2.x stack (see tools/setup_env.sh). A second `make setup` takes seconds.
 
@@ -15,9 +15,9 @@ PYTEST_ARGS ?=
 
 help:
 	@echo "make demo   install, generate the demo dataset, train + evaluate a detector and three"
-	@echo "            segmentors on CPU (about 40 min on 2 cores; SEG_FAMILIES=fastervit for one),"
-	@echo "            run the inference APIs (results under $(DEMO_WORK_DIR)/)"
-	@echo "make test   install and run the test suite"
+	@echo "            segmentors on CPU (40-50 min on 2 cores; SEG_FAMILIES=fastervit for one),"
+	@echo "            run the inference APIs and draw the attention (results under $(DEMO_WORK_DIR)/)"
+	@echo "make test   install and run the test suite (one worker per core; TEST_WORKERS=0: one process)"
 	@echo "make setup  install only (.venv)"
 
 setup:

@@ -125,7 +125,7 @@ PROJECT_CONFIGS = {
         train_dataloader = dict(
             batch_size=2, num_workers=0, persistent_workers=False,
             dataset=dict(data_root='{root}/coco/', metainfo=dict(classes=classes),
-                         ann_file='annotations/instances_train.json',
+                         ann_file='annotations/instances_train.json', indices=4,
                          data_prefix=dict(img='train/'), pipeline=pipeline))
         train_cfg = dict(max_epochs=1)
         default_hooks = dict(checkpoint=dict(interval=1))
