@@ -31,6 +31,8 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
+from mmvitplug.models.layers.geometry import ceil_div
+
 IMAGENET_MEAN, IMAGENET_STD = (123.675, 116.28, 103.53), (58.395, 57.12, 57.375)
 NAMES = ('FasterViT-0', 'BiFormer-T', 'LITv2-S')
 QUERY_COLOUR, ROUTE_COLOUR = 'lime', 'red'
@@ -128,7 +130,7 @@ def draw_routing(fig, image, record, query_px, head) -> List[Tuple[int, int]]:
     from mmvitplug.utils.attention_maps import head_mean
     m, s = record.maps, record.stride
     (ny, nx), (rh, rw) = m.grid, m.region
-    qy, qx = -(-record.map_size[0] // rh), -(-record.map_size[1] // rw)
+    qy, qx = ceil_div(record.map_size[0], rh), ceil_div(record.map_size[1], rw)
     routed = [divmod(int(r), nx) for r in m.index[0, m.query_region]]
     attention = head_mean(m.attention[0], head)  # (topk, rh, rw)
     qr, qc = divmod(m.query_region, qx)
@@ -165,7 +167,7 @@ def _carrier_centres(size: Tuple[int, int], window_size: int, ct_size: int,
     centres = []
     for side in size:
         kernel, step = carrier_pooling(side, window_size, ct_size)
-        count = -(-side // window_size) * ct_size
+        count = ceil_div(side, window_size) * ct_size
         centres.append((np.arange(count) * step + kernel / 2) * stride - 0.5)
     return centres[0], centres[1]
 

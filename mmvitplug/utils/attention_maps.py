@@ -20,6 +20,7 @@ import torch.nn as nn
 
 from mmvitplug.models.layers import BiLevelRoutingAttention, HATBlock, HiLoAttention
 from mmvitplug.models.layers.geometry import ceil_div
+from mmvitplug.models.layers.hat import nearest_upsampling
 
 #: what :func:`attention_maps` draws per family: BRA routing, HAT (window + carrier tokens),
 #: HiLo (Hi-Fi window + Lo-Fi pooled attention)
@@ -86,9 +87,10 @@ def _hat_maps(carrier_call: tuple, window_call: tuple, attn: nn.Module, carrier_
     window = row // ws * window_cols + col // ws
     within = num_ct + row % ws * ws + col % ws
     weights = windows[window, :, within]  # (heads, nct + ws*ws); batch element 0
-    # The carrier standing for the query's sub-square of its window (nearest upsampling, as
-    # the carriers are propagated back to the map).
-    carrier = (row // ws * ct + row % ws * ct // ws, col // ws * ct + col % ws * ct // ws)
+    # The carrier standing for the query's sub-square of its window: the one propagated back
+    # to the query's position (the HAT block's nearest upsampling).
+    carrier = tuple(int(nearest_upsampling(ceil_div(n, ws), ct, ws, n)[p])
+                    for p, n in zip(query, size))
     heads = weights.shape[0]
     return HATMaps(
         (row // ws * ws, col // ws * ws, ws),
@@ -105,8 +107,7 @@ def _attention_blocks(backbone: nn.Module, block: int) -> List[Tuple[int, int, n
     chosen = []
     for s, stage in enumerate(backbone.stages):
         blocks = list(stage.blocks)
-        candidates = [(j, b) for j, b in enumerate(blocks) if _inspectable(family, b)]
-        if not candidates:
+        if not any(_inspectable(family, b) for b in blocks):
             continue
         index = block if block >= 0 else len(blocks) + block
         if not 0 <= index < len(blocks):
@@ -159,9 +160,8 @@ def attention_maps(backbone: nn.Module, image: torch.Tensor,
     calls: Dict[int, tuple] = {}  # FasterViT: the carrier attention's arguments, per stage
     sizes: Dict[int, tuple] = {}  # FasterViT: the (h, w) of the map entering each block
 
-    def record(stage, index, maps, size, query):
-        results.append(AttentionMap(family, KINDS[family], stage, index,
-                                    backbone.feature_info[stage]['reduction'], tuple(size),
+    def record(stage, index, stride, maps, size, query):
+        results.append(AttentionMap(family, KINDS[family], stage, index, stride, tuple(size),
                                     query, maps))
 
     for stage, index, blk in _attention_blocks(backbone, block):
@@ -173,8 +173,9 @@ def attention_maps(backbone: nn.Module, image: torch.Tensor,
             def window_hook(module, args, blk=blk, stage=stage, index=index, stride=stride):
                 size = sizes[stage]
                 query = _token(query_px, stride, size)
-                record(stage, index, _hat_maps(calls.pop(stage), args, blk.attn,
-                                               blk.carrier.attn, query, size), size, query)
+                record(stage, index, stride, _hat_maps(calls.pop(stage), args, blk.attn,
+                                                       blk.carrier.attn, query, size),
+                       size, query)
 
             def block_hook(module, args, stage=stage):
                 sizes[stage] = tuple(args[0].shape[1:3])
@@ -187,7 +188,7 @@ def attention_maps(backbone: nn.Module, image: torch.Tensor,
                 x, norm = args[0], (args[1] if len(args) > 1 else None)
                 size = tuple(x.shape[1:3])
                 query = _token(query_px, stride, size)
-                record(stage, index, module.maps(x[:1], query, norm), size, query)
+                record(stage, index, stride, module.maps(x[:1], query, norm), size, query)
 
             hooks.append(blk.attn.register_forward_pre_hook(attn_hook))
     if not hooks:

@@ -139,4 +139,3 @@ class HiLoAttention(nn.Module):
         else:
             out = torch.cat([self._hifi(x), self._lofi(x)], dim=-1)
         return crop(out, h, w)
-
