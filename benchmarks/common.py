@@ -50,6 +50,17 @@ def build_backbone(name: str, **overrides) -> torch.nn.Module:
     return build_named_backbone(name, scope, dict(cfg, **overrides), tuple(prepare))
 
 
+def build_for_size(name: str, h: int, w: int, **overrides) -> torch.nn.Module:
+    """Backbone ``name`` for an h x w input: "BiFormer-T" gets the region count the authors use
+    at that size, "BiFormer-T r8/4/2" the region-size policy; the rest as
+    :func:`build_backbone`."""
+    if name == 'BiFormer-T':
+        name = f'BiFormer-T n_win={biformer_n_win(h, w)}'
+    elif name == 'BiFormer-T r8/4/2':
+        name = 'BiFormer-T regions 8/4/2'
+    return build_backbone(name, **overrides)
+
+
 def build_layer(name: str, dim: int = 384, heads: int = 12):
     """An attention layer and ``fn(x, (h, w))`` running it on (B, h*w, dim) tokens.
 
@@ -92,6 +103,19 @@ def build_layer(name: str, dim: int = 384, heads: int = 12):
         layer = torch.nn.MultiheadAttention(dim, heads, batch_first=True).eval()
         return layer, lambda x, hw: layer(x, x, x, need_weights=False)[0]
     raise KeyError(f'unknown attention layer {name!r}')
+
+
+def macs_and_medians(models: dict, x: torch.Tensor, repeats: int,
+                     extra: dict = None) -> Tuple[dict, dict]:
+    """Multiply-adds of each model's call on ``x`` (as ``tools/get_flops.py`` counts them) and
+    median seconds per call of each model and each ``extra`` runner, all in one interleaved
+    round-robin (eval, no_grad)."""
+    from mmvitplug.utils.complexity import count_macs
+    with torch.no_grad():
+        macs = {n: count_macs(m, lambda m=m: m(x))[''] for n, m in models.items()}
+    runners = {n: (lambda m=m: m(x)) for n, m in models.items()}
+    medians = interleaved_medians(dict(runners, **(extra or {})), repeats)
+    return macs, medians
 
 
 def backbone_rows(names, shapes, repeats: int, memory: bool = True) -> list:
@@ -159,7 +183,7 @@ def _probe(name: str, b: int, h: int, w: int) -> None:
 
 
 def write_report(out: str, result: dict, render) -> None:
-    """Write ``OUT.json`` (the measurements) and ``OUT.md`` (``render(result)``), print the table."""
+    """Write ``OUT.json`` (the measurements) and ``OUT.md`` (``render(result)``); print it."""
     import json
     Path(out + '.json').write_text(json.dumps(result, indent=2))
     md = render(result)

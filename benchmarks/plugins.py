@@ -27,7 +27,7 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from common import header_line, write_report  # noqa: E402
+from common import header_line, macs_and_medians, write_report  # noqa: E402
 
 IMAGE = (800, 1344)
 STRIDES = {8: 512, 16: 1024, 32: 2048}  # stride -> ResNet-50 width (c3, c4, c5)
@@ -75,16 +75,15 @@ def build_network(plugins) -> torch.nn.Module:
 
 def measure(models: dict, x: torch.Tensor, repeats: int) -> list:
     """One row per model: latency, peak tensor memory, parameters, multiply-adds."""
-    from mmvitplug.utils.benchmarking import interleaved_medians, peak_tensor_mib
-    from mmvitplug.utils.complexity import count_macs, parameter_count
-    medians = interleaved_medians({n: (lambda m=m: m(x)) for n, m in models.items()}, repeats)
+    from mmvitplug.utils.benchmarking import peak_tensor_mib
+    from mmvitplug.utils.complexity import parameter_count
+    macs, medians = macs_and_medians(models, x, repeats)
     rows = []
     for name, model in models.items():
         with torch.no_grad():
-            macs = count_macs(model, lambda: model(x))['']
             peak = peak_tensor_mib(lambda: model(x))
         rows.append(dict(model=name, latency_ms=medians[name] * 1e3, peak_tensor_mib=peak,
-                         params_m=parameter_count(model)[0] / 1e6, gmacs=macs / 1e9))
+                         params_m=parameter_count(model)[0] / 1e6, gmacs=macs[name] / 1e9))
     return rows
 
 

@@ -14,7 +14,14 @@ median of ``--repeats`` calls after one warm-up, all models interleaved round-ro
    with the peak of live tensor memory of one call;
 2. parameters and FLOPs (1 multiply-add = 1 FLOP, ``mmvitplug.utils.complexity``) of each
    backbone at 224x224 with an ImageNet head, against the papers' numbers;
-3. attention layers at equal width and heads (384 channels, 12 heads) over feature-map sizes.
+3. attention layers at equal width and heads (384 channels, 12 heads) over feature-map sizes;
+4. with ``--authors DIR`` (local clones of the authors' repositories, see ``authors.py``): each of
+   our three against the authors' implementation of the same configuration, holding the same
+   weights, at 224x224 batch 1 and 8, 512x512 and 800x1344. Without it the report has no such
+   section (and ``--render`` keeps the one in ``report.json``).
+
+The speed table of the top-level README (between its ``speed-table`` markers) is rewritten from
+the same run.
 
 BiFormer-T uses the authors' region count for the size (n_win 7 at 224x224, 8 up to
 512x512 pixels, 16 beyond: their ImageNet, ADE20K and COCO settings); "BiFormer-T r8/4/2" is the
@@ -30,7 +37,7 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from common import biformer_n_win, build_backbone, build_layer  # noqa: E402
+from common import build_for_size as build, build_layer  # noqa: E402
 
 from mmvitplug.utils.benchmarking import interleaved_medians, machine_header, peak_tensor_mib  # noqa: E402,E501
 from mmvitplug.utils.complexity import count_macs, parameter_count  # noqa: E402
@@ -45,19 +52,10 @@ PAPERS = {'FasterViT-0': (31.4, 3.3), 'BiFormer-T': (13.1, 2.2), 'LITv2-S': (28.
 STANDARD = [(8, 224, 224), (1, 512, 512), (1, 800, 1344), (1, 512, 2048)]
 SWEEP = [(1, 224, 224), (1, 320, 320), (1, 448, 448), (1, 512, 512), (1, 640, 640),
          (1, 800, 1344), (1, 1024, 1024), (1, 512, 2048)]
+AUTHORS_SHAPES = [(1, 224, 224), (8, 224, 224), (1, 512, 512), (1, 800, 1344)]
 LAYERS = ['HAT (FasterViT)', 'BRA (BiFormer)', 'HiLo (LITv2)', 'Window (Swin)', 'SRA (PVT)',
           'Global']
 LAYER_SHAPES = [(8, 14, 14), (1, 32, 32), (1, 50, 84), (1, 64, 64), (1, 32, 128)]
-
-
-def build(name: str, h: int, w: int, **overrides) -> torch.nn.Module:
-    """Backbone ``name`` of the report for an h x w input (BiFormer-T: the region count the
-    authors use at that size)."""
-    if name == 'BiFormer-T':
-        name = f'BiFormer-T n_win={biformer_n_win(h, w)}'
-    elif name == 'BiFormer-T r8/4/2':
-        name = 'BiFormer-T regions 8/4/2'
-    return build_backbone(name, **overrides)
 
 
 def measure_backbones(shapes, repeats: int) -> list:
@@ -171,7 +169,7 @@ def render(result: dict) -> str:
         f'{info["python"]}, torch {info["torch"]}, mmdet {info.get("mmdet")}, mmpretrain '
         f'{info.get("mmpretrain")}. Eval mode, no_grad, float32; median of {repeats} calls '
         'after one warm-up, models interleaved round-robin. All numbers from one run of:', '',
-        '    .venv/bin/python benchmarks/report.py', '',
+        '    ' + result.get('command', '.venv/bin/python benchmarks/report.py'), '',
         'Re-render this page and the plots from `report.json`: '
         '`.venv/bin/python benchmarks/report.py --render`. Ad-hoc measurements: '
         '`tools/benchmark.py` (any config or named backbone, sizes, batch, fp32/bf16/fp16, '
@@ -181,7 +179,9 @@ def render(result: dict) -> str:
         '`deployment.md`; the plug-in attention modules against mmcv\'s: `plugins.md`; '
         'activation memory against input size, up to the largest input within a memory '
         'budget: `scale_limits.md`; eager speed against an earlier revision: '
-        '`before_after.py`.',
+        '`before_after.py`; a training step (forward + backward, eager and compiled): '
+        '`training_step.md`; achieved multiply-adds per second against the GEMM peak: '
+        '`efficiency.md`.',
         '', 'No GPU was available to this run; the tables are CPU only.', '',
         '## Backbones at classification and dense sizes', '',
         '| input (BxHxW) | model | latency (ms) | images/s | vs Swin-T | vs ConvNeXt-T | '
@@ -218,7 +218,49 @@ def render(result: dict) -> str:
         lines.append(f'| {r["batch"]}x{r["height"]}x{r["width"]} | {r["layer"]} | '
                      f'{r["latency_ms"]:.2f} | {r["peak_tensor_mib"]:.1f} |')
     lines += ['', result['notes']['layers'], '']
+    if result.get('authors'):
+        from authors import table
+        lines += ['## Against the authors\' implementations', '',
+                  'Ours and theirs built with the same options for the size, holding the same '
+                  'weights (theirs random-initialised, converted to ours with our converters); '
+                  'both compared on one seeded input before timing. ' + result['notes']['authors'],
+                  ''] + table(result['authors']) + ['']
     return '\n'.join(lines)
+
+
+def readme_table(result: dict) -> list:
+    """The top-level README's speed table: throughput relative to each peer per size, and
+    relative to the authors' implementations where measured."""
+    std = result['standard']
+    shapes = list(dict.fromkeys((r['batch'], r['height'], r['width']) for r in std))
+    lines = ['| backbone | ' + ' | '.join(f'{b}x{h}x{w}' if b > 1 else f'{h}x{w}'
+                                          for b, h, w in shapes) +
+             ' | latency slope 512^2 to 1344x800 |', '|---' * (len(shapes) + 2) + '|']
+    for n in OURS:
+        cells = [' / '.join(f'{latency(std, p, h, w, b) / latency(std, n, h, w, b):.2f}x'
+                            for p in PEERS) for b, h, w in shapes]
+        lines.append(f'| {n} | ' + ' | '.join(cells) + f' | {result["slopes"][n]:.2f} |')
+    if result.get('authors'):
+        rows = result['authors']
+        shapes = list(dict.fromkeys((r['batch'], r['height'], r['width']) for r in rows))
+        lines += ['', '| ours vs the authors\' (same weights) | ' + ' | '.join(
+            f'{b}x{h}x{w}' for b, h, w in shapes) + ' |', '|---' * (len(shapes) + 1) + '|']
+        for n in dict.fromkeys(r['model'] for r in rows):
+            lines.append(f'| {n} | ' + ' | '.join(
+                f'{r["speedup"]:.2f}x' for r in rows if r['model'] == n) + ' |')
+    return lines
+
+
+def update_readme(result: dict, path: Path = HERE.parent / 'README.md') -> None:
+    """Rewrite the table between ``<!-- speed-table -->`` and ``<!-- /speed-table -->``."""
+    text = path.read_text()
+    begin, end = '<!-- speed-table -->', '<!-- /speed-table -->'
+    if begin not in text or end not in text:
+        raise RuntimeError(f'{path} has no {begin} ... {end} block')
+    head, rest = text.split(begin, 1)
+    path.write_text(head + begin + '\n' + '\n'.join(readme_table(result)) + '\n' + end +
+                    rest.split(end, 1)[1])
+    print(f'written: {path} (speed table)')
 
 
 NOTES = dict(
@@ -230,6 +272,15 @@ NOTES = dict(
         'MLPs (continuous relative bias and absolute position MLP, 0.13 GFLOPs here) are '
         'evaluated on the coordinate grid at every forward pass and counted, and so are the '
         'attention products; the paper\'s count leaves such terms out.'),
+    authors=(
+        'FasterViT: at 224x224 the released fixed-resolution model; elsewhere the authors\' '
+        'any-resolution model built for the size, which is not the same function where a map '
+        'is padded (its window attention attends to the zero padding, unmasked) or the carrier '
+        'grid is not square (it drops the carriers\' position MLP). LITv2: the authors\' '
+        'classifier reshapes maps as squares, so at dense sizes the peer is their detection '
+        'backbone (four outputs; ours: the classifier trunk). LITv2\'s CUDA deformable '
+        'convolution is replaced by torchvision\'s for the measurement. Stage 4 / logits: '
+        'what was compared.'),
     layers=(
         'HAT: a FasterViT HAT block without its MLP (carrier-token attention, then window '
         'attention, window 7, over each window\'s carriers and tokens, position MLPs); BRA: '
@@ -244,23 +295,36 @@ def main(argv=None) -> int:
     parser.add_argument('--repeats', type=int, default=5)
     parser.add_argument('--render', action='store_true',
                         help='only re-render README.md and the plots from report.json')
+    parser.add_argument('--authors', metavar='DIR',
+                        help='folder with clones of the authors\' repositories (FasterViT/, '
+                        'BiFormer/, LITv2/): adds ours vs theirs')
     args = parser.parse_args(argv)
+    peers = None
+    if args.authors and not args.render:
+        from authors import AuthorsModels
+        peers = AuthorsModels(args.authors)  # fail before measuring anything
     out = HERE / 'report.json'
     if not args.render:
         torch.manual_seed(0)
-        result = dict(header=machine_header(), repeats=args.repeats, models=MODELS,
+        command = '.venv/bin/python benchmarks/report.py' + (
+            ' --authors DIR' if args.authors else '')
+        result = dict(header=machine_header(), repeats=args.repeats, models=MODELS, command=command,
                       named=sorted(NAMED_BACKBONES))
         result['standard'] = measure_backbones(STANDARD, args.repeats)
         result['sweep'] = measure_backbones(SWEEP, args.repeats)
         result['slopes'] = slopes(result['sweep'])
         result['complexity'] = measure_complexity()
         result['layers'] = measure_layers(args.repeats)
+        if peers is not None:
+            from authors import measure
+            result['authors'] = measure(peers, AUTHORS_SHAPES, args.repeats)
         out.write_text(json.dumps(result, indent=2))
     result = json.loads(out.read_text())
     result['notes'] = NOTES
     plot(result)
     (HERE / 'README.md').write_text(render(result))
     print(render(result))
+    update_readme(result)
     return 0
 
 

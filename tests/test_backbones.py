@@ -411,20 +411,26 @@ def _ops_called(fn) -> set:
 
 def test_one_switch_turns_every_fast_path_off():
     """With the switch off, inference runs the plain layers: no fused oneDNN conv (FasterViT's
-    conv stages), no routed attention through the reused buffer (BiFormer)."""
+    conv stages) or oneDNN linear (every family's projections and MLPs), no routed attention
+    through the reused buffer (BiFormer)."""
     fastervit, biformer = build('fastervit').eval(), build('biformer', n_win=4).eval()
+    litv2 = build('litv2').eval()
     x = torch.randn(1, 3, 96, 96)
-    fused = 'mkldnn._convolution_pointwise.default'
+    fused = {'mkldnn._convolution_pointwise.default', 'mkldnn._linear_pointwise.default'}
     buffered = 'aten.index_select.out'
+
+    def ops(model):
+        return _ops_called(lambda: model(x))
     with torch.no_grad():
         with fast_paths(True):
-            fast = _ops_called(lambda: fastervit(x)) | _ops_called(lambda: biformer(x))
+            fast = [ops(fastervit), ops(biformer), ops(litv2)]
         with fast_paths(False):
-            plain = _ops_called(lambda: fastervit(x)) | _ops_called(lambda: biformer(x))
+            plain = ops(fastervit) | ops(biformer) | ops(litv2)
     if torch.backends.mkldnn.is_available():
-        assert fused in fast
-    assert buffered in fast
-    assert fused not in plain and buffered not in plain
+        assert fused <= fast[0] and 'mkldnn._linear_pointwise.default' in fast[1] & fast[2]
+        assert 'aten.addmm.default' not in fast[0] | fast[2]  # every linear layer: oneDNN
+    assert buffered in fast[1]
+    assert not fused & plain and buffered not in plain
 
 
 def test_the_fast_path_switch_reads_the_environment(monkeypatch):

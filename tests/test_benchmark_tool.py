@@ -3,6 +3,7 @@ what it cannot do with one line. (Speed itself is measured in benchmarks/, not t
 import csv
 import json
 
+import pytest
 import torch
 
 from conftest import run_python
@@ -90,3 +91,41 @@ def test_compiled_rows_beside_eager(tmp_path):
     assert [r['target'] for r in rows] == ['LITv2-S', 'LITv2-S compiled']
     assert rows[1]['first_call_s'] > 0 and 'first_call_s' not in rows[0]
     assert json.loads(out.read_text())['settings']['compile'] == 'eager'
+
+
+def _benchmark_module(name):
+    import importlib
+    import sys
+
+    from conftest import REPO
+    sys.path.insert(0, str(REPO / 'benchmarks'))
+    return importlib.import_module(name)
+
+
+def test_readme_speed_table_is_the_recorded_run():
+    """The README's speed table is rendered from benchmarks/report.json (one run), not typed."""
+    from conftest import REPO
+    report = _benchmark_module('report')
+    result = json.loads((REPO / 'benchmarks' / 'report.json').read_text())
+    block = (REPO / 'README.md').read_text().split('<!-- speed-table -->\n')[1].split(
+        '\n<!-- /speed-table -->')[0]
+    assert block == '\n'.join(report.readme_table(result)), (
+        'README speed table is stale: run python benchmarks/report.py --render')
+
+
+def test_training_step_ratios_pair_eager_with_eager_and_compiled_with_compiled():
+    step = _benchmark_module('training_step')
+    rows = [dict(target=t, batch=2, height=64, width=64, latency_ms=ms, first_call_s=9.0)
+            for t, ms in (('LITv2-S', 50.0), ('Swin-T', 100.0), ('LITv2-S compiled', 40.0),
+                          ('Swin-T compiled', 60.0))]
+    lit, swin = step.summarise(rows)
+    assert lit['eager_vs_swin_t'] == 2.0 and lit['compiled_vs_swin_t'] == 1.5
+    assert lit['compiled_vs_eager'] == 1.25 and swin['compiled_vs_swin_t'] == 1.0
+
+
+def test_authors_peers_need_the_clones(tmp_path):
+    """--authors DIR without the clones fails naming the missing folder, before measuring."""
+    authors = _benchmark_module('authors')
+    (tmp_path / 'FasterViT').mkdir()
+    with pytest.raises(FileNotFoundError, match='BiFormer not found: clone'):
+        authors.AuthorsModels(str(tmp_path))

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from conftest import run_python
 from mmvitplug.models import BiFormer
 from mmvitplug.models.layers import conv_bn_act
+from mmvitplug.models.layers.fused import linear_act
 from mmvitplug.utils.complexity import count_macs, macs_under, parameter_count, parts
 
 
@@ -57,6 +58,16 @@ def test_fused_conv_bn_activation_counts_as_its_conv():
         with torch.set_grad_enabled(grad):
             counts.append(count_macs(holder, lambda: conv_bn_act(x, conv, bn, 'gelu'))[''])
     assert counts[0] == counts[1] == 81 * 6 * 4 * 9
+
+
+def test_fused_linear_counts_as_the_linear():
+    layer, x = nn.Linear(5, 7), torch.randn(2, 3, 5)
+    counts = []
+    for grad in (False, True):  # oneDNN GEMM + GELU, then F.linear and F.gelu
+        with torch.set_grad_enabled(grad):
+            counts.append(count_macs(layer, lambda: linear_act(x, layer.weight, layer.bias,
+                                                               'gelu'))[''])
+    assert counts[0] == counts[1] == 2 * 3 * 7 * 5
 
 
 def test_parts_sum_to_the_total_and_match_the_published_count():

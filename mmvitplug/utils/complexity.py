@@ -6,7 +6,7 @@ written as matmuls or run by a fused attention kernel); normalisation, activatio
 elementwise ops are not. Counting uses PyTorch's dispatch-level :class:`FlopCounterMode`, so it
 follows the ops the forward pass actually runs (routed attention counts the routed keys only,
 padded tokens count where the model computes them), with formulas added for the CPU kernels it
-does not know: the fused CPU attention and oneDNN's fused conv + activation.
+does not know: the fused CPU attention and oneDNN's fused conv / linear + activation.
 """
 from typing import Any, Callable, Dict, Iterable, Tuple
 
@@ -30,6 +30,14 @@ def _fused_conv_flop(x_shape, w_shape, *args, out_shape=None, **kwargs) -> int:
     return 2 * numel * per_output
 
 
+def _fused_linear_flop(x_shape, w_shape, *args, out_shape=None, **kwargs) -> int:
+    """oneDNN's ``_linear_pointwise``: 2 x output elements x input features."""
+    numel = 1
+    for s in out_shape:
+        numel *= s
+    return 2 * numel * w_shape[1]
+
+
 def _cpu_attention_flop(q_shape, k_shape, v_shape, *args, out_shape=None, **kwargs) -> int:
     """The fused CPU attention kernel: the two attention products."""
     return sdpa_flop_count(q_shape, k_shape, v_shape)
@@ -41,6 +49,8 @@ def _custom_formulas() -> Dict[Any, Callable]:
         formulas[torch.ops.aten._scaled_dot_product_flash_attention_for_cpu] = _cpu_attention_flop
     if hasattr(torch.ops.mkldnn, '_convolution_pointwise'):
         formulas[torch.ops.mkldnn._convolution_pointwise] = _fused_conv_flop
+    if hasattr(torch.ops.mkldnn, '_linear_pointwise'):
+        formulas[torch.ops.mkldnn._linear_pointwise] = _fused_linear_flop
     return formulas
 
 

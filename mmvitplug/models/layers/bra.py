@@ -35,6 +35,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .fast_paths import inference_fast_path
+from .fused import Linear, linear_act
 from .geometry import ceil_div, crop, graph_mode, query_weights, size_min
 from .precision import autocast_off
 from .window import window_partition, window_reverse
@@ -224,14 +225,14 @@ class BiLevelRoutingAttention(nn.Module):
         self.scale = qk_dim**-0.5
         self.n_win = n_win
         self.region_size = region_size
-        self.qkv = nn.Linear(dim, 2 * qk_dim + dim)
-        self.proj = nn.Linear(dim, dim)
+        self.qkv = Linear(dim, 2 * qk_dim + dim)
+        self.proj = Linear(dim, dim)
         self.lepe = _lepe_conv(dim, side_dwconv)
 
     def _project(self, x: torch.Tensor, part: str) -> torch.Tensor:
         """The ``'q'`` or ``'kv'`` rows of the fused q/k/v projection applied to ``x``."""
         rows = slice(0, self.qk_dim) if part == 'q' else slice(self.qk_dim, None)
-        return F.linear(x, self.qkv.weight[rows], self.qkv.bias[rows])
+        return linear_act(x, self.qkv.weight[rows], self.qkv.bias[rows])
 
     def _region_means(self, regions: torch.Tensor, q: torch.Tensor, kv: torch.Tensor,
                       query_grid: Tuple[int, int], grid: Tuple[int, int]):
@@ -247,10 +248,10 @@ class BiLevelRoutingAttention(nn.Module):
         with autocast_off(regions.device):
             means = regions.mean(2, dtype=torch.float32)  # (B, P, C)
             weight, bias = self.qkv.weight.float(), self.qkv.bias.float()
-            k_means = F.linear(means, weight[qk:2 * qk], bias[qk:2 * qk])
+            k_means = linear_act(means, weight[qk:2 * qk], bias[qk:2 * qk])
             (qy, qx), (ny, nx) = query_grid, grid
             q_means = means.view(means.shape[0], ny, nx, -1)[:, :qy, :qx].flatten(1, 2)
-            return F.linear(q_means, weight[:qk], bias[:qk]), k_means
+            return linear_act(q_means, weight[:qk], bias[:qk]), k_means
 
     def attend_routed(self, q: torch.Tensor, kv: torch.Tensor, index: torch.Tensor,
                       out: Optional[torch.Tensor] = None) -> torch.Tensor:
@@ -368,8 +369,8 @@ class GlobalAttentionLePE(nn.Module):
         if dim % num_heads:
             raise ValueError(f'dim {dim} is not divisible by num_heads {num_heads}')
         self.num_heads = num_heads
-        self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)
-        self.proj = nn.Linear(dim, dim)
+        self.qkv = Linear(dim, 3 * dim, bias=qkv_bias)
+        self.proj = Linear(dim, dim)
         self.lepe = _lepe_conv(dim, side_dwconv)
 
     def forward(self, x: torch.Tensor, norm: Optional[nn.Module] = None) -> torch.Tensor:

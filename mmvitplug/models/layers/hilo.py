@@ -6,6 +6,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .fused import Linear
 from .geometry import crop, query_weights
 from .window import pad_to_multiple, window_partition, window_reverse
 
@@ -66,13 +67,13 @@ class HiLoAttention(nn.Module):
         self.hifi_heads = num_heads - lofi_heads
         if self.lofi_heads:
             lofi_dim = lofi_heads * head_dim
-            self.lofi_q = nn.Linear(dim, lofi_dim, bias=qkv_bias)
-            self.lofi_kv = nn.Linear(dim, 2 * lofi_dim, bias=qkv_bias)
-            self.lofi_proj = nn.Linear(lofi_dim, lofi_dim)
+            self.lofi_q = Linear(dim, lofi_dim, bias=qkv_bias)
+            self.lofi_kv = Linear(dim, 2 * lofi_dim, bias=qkv_bias)
+            self.lofi_proj = Linear(lofi_dim, lofi_dim)
         if self.hifi_heads:
             hifi_dim = self.hifi_heads * head_dim
-            self.hifi_qkv = nn.Linear(dim, 3 * hifi_dim, bias=qkv_bias)
-            self.hifi_proj = nn.Linear(hifi_dim, hifi_dim)
+            self.hifi_qkv = Linear(dim, 3 * hifi_dim, bias=qkv_bias)
+            self.hifi_proj = Linear(hifi_dim, hifi_dim)
 
     def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         return F.scaled_dot_product_attention(q, k, v, scale=self.scale)

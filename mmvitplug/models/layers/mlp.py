@@ -2,6 +2,8 @@
 import torch
 import torch.nn as nn
 
+from .fused import Linear, fast_path as fused_fast_path, linear_act
+
 
 class Mlp(nn.Module):
     """Linear -> GELU -> Linear on the last dimension.
@@ -16,10 +18,10 @@ class Mlp(nn.Module):
 
     def __init__(self, dim: int, hidden_dim: int) -> None:
         super().__init__()
-        self.fc1 = nn.Linear(dim, hidden_dim)
+        self.fc1 = Linear(dim, hidden_dim)
         self._make_hidden_layers(hidden_dim)
         self.act = nn.GELU()
-        self.fc2 = nn.Linear(hidden_dim, dim)
+        self.fc2 = Linear(hidden_dim, dim)
 
     def _make_hidden_layers(self, hidden_dim: int) -> None:
         """Layers on the hidden activations before the GELU (subclasses; none here)."""
@@ -29,4 +31,15 @@ class Mlp(nn.Module):
         return x
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.act(self.hidden(self.fc1(x))))
+        if self._fuse_activation(x):
+            # Nothing between fc1 and the GELU: one oneDNN GEMM with the activation fused
+            hidden = linear_act(x, self.fc1.weight, self.fc1.bias, 'gelu')
+        else:
+            hidden = self.act(self.hidden(self.fc1(x)))
+        return self.fc2(hidden)
+
+    def _fuse_activation(self, x: torch.Tensor) -> bool:
+        # fc1 is bypassed, so not where a hook watches it
+        return (fused_fast_path(x) and type(self).hidden is Mlp.hidden
+                and type(self.act) is nn.GELU and self.act.approximate == 'none'
+                and not (self.fc1._forward_hooks or self.fc1._forward_pre_hooks))

@@ -20,6 +20,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .fused import Linear
 from .geometry import GeometryCache, graph_mode, size_max
 from .precision import autocast_off
 
@@ -36,8 +37,8 @@ _GRIDS = GeometryCache()
 
 
 def _coordinate_mlp(out_features: int, hidden: int = CPB_HIDDEN) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(2, hidden), nn.ReLU(inplace=True),
-                         nn.Linear(hidden, out_features, bias=False))
+    return nn.Sequential(Linear(2, hidden), nn.ReLU(inplace=True),
+                         Linear(hidden, out_features, bias=False))
 
 
 def _run_float32(mlp: nn.Sequential, coords: torch.Tensor) -> torch.Tensor:

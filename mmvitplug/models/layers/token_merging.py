@@ -4,7 +4,8 @@ import math
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
+
+from .fused import linear_act
 
 
 def deform_conv2d_2x2(x: torch.Tensor, offset: torch.Tensor, weight: torch.Tensor,
@@ -58,7 +59,7 @@ def deform_conv2d_2x2(x: torch.Tensor, offset: torch.Tensor, weight: torch.Tenso
             else torch.addcmul(sampled, values, corner_weight)
     # Columns are ordered (tap, channel); order the kernel the same way.
     kernel = weight.permute(0, 2, 3, 1).reshape(weight.shape[0], 4 * c)
-    return F.linear(sampled.view(b, ho, wo, 4 * c), kernel, bias)
+    return linear_act(sampled.view(b, ho, wo, 4 * c), kernel, bias)
 
 
 class DeformableTokenMerging(nn.Module):

@@ -6,6 +6,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .fused import Linear
 from .geometry import merge_heads
 from .position import RelativePositionBias
 
@@ -26,8 +27,8 @@ class CPBWindowAttention(nn.Module):
         if dim % num_heads:
             raise ValueError(f'dim {dim} is not divisible by num_heads {num_heads}')
         self.num_heads = num_heads
-        self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
-        self.proj = nn.Linear(dim, dim)
+        self.qkv = Linear(dim, dim * 3, bias=qkv_bias)
+        self.proj = Linear(dim, dim)
         self.pos_bias = RelativePositionBias(num_heads)
 
     def forward(self, x: torch.Tensor, size: Tuple[int, int], num_prefix: int = 0,
