@@ -181,7 +181,9 @@ def render(result: dict) -> str:
         'budget: `scale_limits.md`; eager speed against an earlier revision: '
         '`before_after.py`; a training step (forward + backward, eager and compiled): '
         '`training_step.md`; achieved multiply-adds per second against the GEMM peak: '
-        '`efficiency.md`.',
+        '`efficiency.md`; where the time goes by kind of op: `op_profile.md` '
+        '(`op_profile_train.md`: a training step); Swin-T on the same GEMM library as ours: '
+        '`library_share.md`.',
         '', 'No GPU was available to this run; the tables are CPU only.', '',
         '## Backbones at classification and dense sizes', '',
         '| input (BxHxW) | model | latency (ms) | images/s | vs Swin-T | vs ConvNeXt-T | '
