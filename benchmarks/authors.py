@@ -63,7 +63,7 @@ def _top_level_packages(path: Path, names: Tuple[str, ...], last: bool = False):
             del sys.modules[key]
 
 
-class _TorchvisionDeformConv(torch.autograd.Function):
+class _TorchvisionDeformConv:
     """Stands in for LITv2's compiled ``DeformConv2dFunction`` (same call signature)."""
 
     @staticmethod
@@ -154,7 +154,7 @@ class AuthorsModels:
             classifier = self.classes[family]
         torch.manual_seed(0)
         theirs = _perturb_offsets(classifier(**config).eval())
-        ours = ours_like(name, config, theirs)
+        ours, not_in_theirs = ours_like(name, config, theirs)
         if family == 'litv2' and dense:
             # Their classifier reshapes maps as squares: at dense sizes the peer is their
             # detection backbone, holding the classifier's weights (its last norm as norm3)
@@ -168,17 +168,21 @@ class AuthorsModels:
             unloaded = backbone.load_state_dict(state, strict=False).missing_keys
             if any(not k.startswith(('norm1.', 'norm2.')) for k in unloaded):
                 raise RuntimeError(f'LITv2 detection backbone: no weights for {unloaded[:4]}')
-            return Pair(lambda x: ours.backbone(x), lambda x: backbone(x), 'backbone', ours)
-        return Pair(lambda x: ours(x, mode='tensor'), theirs, 'classifier', ours)
+            return Pair(lambda x: ours.backbone(x), lambda x: backbone(x), 'backbone', config,
+                        not_in_theirs)
+        return Pair(lambda x: ours(x, mode='tensor'), theirs, 'classifier', config,
+                    not_in_theirs)
 
 
 class Pair(NamedTuple):
     """Ours and the authors' model as two calls on the same input, what they return
-    (``'classifier'``: logits; ``'backbone'``: stage maps, compared at the last one)."""
+    (``'classifier'``: logits; ``'backbone'``: stage maps, compared at the last one), the
+    authors' options they were built with, and how many of our weights theirs lack."""
     ours: Callable
     theirs: Callable
     kind: str
-    our_model: torch.nn.Module
+    config: dict
+    weights_not_in_authors: int
 
     def max_difference(self, x: torch.Tensor) -> float:
         with torch.no_grad():
@@ -218,8 +222,9 @@ def _perturb_offsets(model: torch.nn.Module) -> torch.nn.Module:
     return model
 
 
-def ours_like(name: str, config: dict, theirs: torch.nn.Module) -> torch.nn.Module:
-    """Our mmpretrain classifier for the authors' ``config``, holding ``theirs``' weights."""
+def ours_like(name: str, config: dict, theirs: torch.nn.Module) -> Tuple[torch.nn.Module, int]:
+    """Our mmpretrain classifier for the authors' ``config``, holding ``theirs``' weights, and
+    the number of our weights theirs has no counterpart for."""
     from mmengine.registry import init_default_scope
     from mmpretrain.registry import MODELS
 
@@ -234,8 +239,7 @@ def ours_like(name: str, config: dict, theirs: torch.nn.Module) -> torch.nn.Modu
     # the carrier grid is not square (a different function: ours keeps it, and pays for it).
     if any('pos_embed' not in k for k in missing):
         raise RuntimeError(f'{name}: the authors\' model has no weights for {missing[:4]}')
-    ours.weights_not_in_authors = len(missing)
-    return ours
+    return ours, len(missing)
 
 
 def measure(authors: AuthorsModels, shapes, repeats: int, names=tuple(VARIANTS)) -> list:
@@ -255,14 +259,14 @@ def measure(authors: AuthorsModels, shapes, repeats: int, names=tuple(VARIANTS))
         medians = interleaved_medians(runners, repeats)
         for name, pair in pairs.items():
             ours_s, theirs_s = medians[name], medians[name + ' (authors)']
-            config = authors.config(name, h, w)
             rows.append(dict(
                 model=name, batch=b, height=h, width=w, ours_ms=ours_s * 1e3,
                 authors_ms=theirs_s * 1e3, speedup=theirs_s / ours_s, compared=pair.kind,
                 max_difference=pair.max_difference(check),
-                weights_not_in_authors=pair.our_model.weights_not_in_authors,
-                authors_size_options={k: config[k] for k in ('resolution', 'n_win', 'auto_pad')
-                                      if k in config}))
+                weights_not_in_authors=pair.weights_not_in_authors,
+                authors_size_options={k: pair.config[k] for k in ('resolution', 'n_win',
+                                                                   'auto_pad')
+                                      if k in pair.config}))
         del pairs, runners
     return rows
 

@@ -182,6 +182,13 @@ def _probe(name: str, b: int, h: int, w: int) -> None:
     print(rss, tensors)
 
 
+def command_line(script: str, argv=None) -> str:
+    """The command that ran ``benchmarks/<script>`` with ``argv`` (default: this process's
+    arguments), for the tables' "Command:" line."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    return ' '.join(['python', f'benchmarks/{script}', *args])
+
+
 def write_report(out: str, result: dict, render) -> None:
     """Write ``OUT.json`` (the measurements) and ``OUT.md`` (``render(result)``); print it."""
     import json

@@ -23,7 +23,8 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from common import build_for_size, header_line, macs_and_medians, write_report  # noqa: E402
+from common import (build_for_size, command_line, header_line, macs_and_medians,  # noqa: E402
+                    write_report)
 
 from mmvitplug.utils.benchmarking import machine_header  # noqa: E402
 
@@ -85,8 +86,7 @@ def main(argv=None) -> int:
     parser.add_argument('--out', default=str(HERE / 'efficiency'))
     args = parser.parse_args(argv)
     rows = measure(args.shapes, args.repeats, args.gemm_size)
-    command = 'python benchmarks/efficiency.py' + ('' if argv is None and len(sys.argv) == 1
-                                                   else ' ' + ' '.join(sys.argv[1:]))
+    command = command_line('efficiency.py', argv)
     write_report(args.out, dict(machine=machine_header(), repeats=args.repeats,
                                 gemm_size=args.gemm_size, command=command, rows=rows), render)
     return 0

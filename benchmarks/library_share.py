@@ -15,7 +15,7 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from common import build_for_size, header_line, write_report  # noqa: E402
+from common import build_for_size, command_line, header_line, write_report  # noqa: E402
 
 from mmvitplug.models.layers.fused import Linear  # noqa: E402
 from mmvitplug.utils.benchmarking import interleaved_medians, machine_header  # noqa: E402
@@ -52,7 +52,7 @@ def measure(repeats: int) -> list:
 def render(result: dict) -> str:
     lines = ['# Our lead over Swin-T with Swin-T on the same GEMM library', '',
              header_line(result['machine'], result['repeats']),
-             'Command: `.venv/bin/python benchmarks/library_share.py`.', '',
+             'Command: `' + result['command'] + '`.', '',
              '| input (BxHxW) | model | latency (ms) | vs Swin-T | vs Swin-T (oneDNN linear) | '
              'Swin-T (oneDNN linear) vs Swin-T |', '|---|---|---|---|---|---|']
     for r in result['rows']:
@@ -68,6 +68,7 @@ def main(argv=None) -> int:
     parser.add_argument('--out', default=str(HERE / 'library_share'))
     args = parser.parse_args(argv)
     write_report(args.out, dict(machine=machine_header(), repeats=args.repeats,
+                                command=command_line('library_share.py', argv),
                                 rows=measure(args.repeats)), render)
     return 0
 

@@ -21,7 +21,7 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from common import build_for_size, header_line, write_report  # noqa: E402
+from common import build_for_size, command_line, header_line, write_report  # noqa: E402
 
 from mmvitplug.utils.benchmarking import machine_header  # noqa: E402
 
@@ -112,9 +112,8 @@ def main(argv=None) -> int:
                         help='profile a training step (train mode, forward + backward)')
     parser.add_argument('--out', default=str(HERE / 'op_profile'))
     args = parser.parse_args(argv)
-    argv_text = ' '.join(sys.argv[1:] if argv is None else argv)
     write_report(args.out, dict(machine=machine_header(), repeats=args.repeats,
-                                command=f'python benchmarks/op_profile.py {argv_text}'.strip(),
+                                command=command_line('op_profile.py', argv),
                                 train=args.train,
                                 rows=measure(args.models, args.shapes, args.repeats,
                                              args.train)), render)

@@ -23,7 +23,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / 'tools'))
 from benchmark import parse_args, run_benchmark  # noqa: E402
-from common import BACKBONES, biformer_n_win, header_line, write_report  # noqa: E402
+from common import (BACKBONES, biformer_n_win, command_line, header_line,  # noqa: E402
+                    write_report)
 
 from mmvitplug.utils.named_models import NAMED_BACKBONES  # noqa: E402
 
@@ -101,9 +102,8 @@ def main(argv=None) -> int:
                 ' compiled')
             rows.append(dict(row, target=plain[base] + (' compiled' if compiled else ''),
                              built_as=base))
-    argv_text = ' '.join(sys.argv[1:] if argv is None else argv)
     write_report(args.out, dict(machine=header, repeats=args.repeats,
-                                command=f'python benchmarks/training_step.py {argv_text}'.strip(),
+                                command=command_line('training_step.py', argv),
                                 rows=summarise(rows)), render)
     return 0
 
