@@ -2,18 +2,21 @@
 :class:`~mmvitplug.converters.common.FamilyConverter` (rename table, table of the authors'
 constructor options, released-layout recognition).
 
+``convert_checkpoint(family, src, dst)`` converts a file: the authors' ImageNet classifier, or
+their released detector or segmentor (:mod:`.downstream`).
 ``official_to_mmpretrain(family, state_dict)`` returns the keys of an mmpretrain
 ``ImageClassifier`` (``backbone.*``, ``head.fc.*``) built from
 ``official_classifier_cfg(family, official_config)``; det/seg configs load the same file with
 ``init_cfg=dict(type='Pretrained', checkpoint=..., prefix='backbone.')``.
 """
 import io
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 import torch
 
-from . import biformer, fastervit, litv2
-from ..utils.checkpoint import CheckpointError, atomic_write, read_state_dict
+from . import biformer, downstream, fastervit, litv2
+from ..utils.checkpoint import (CheckpointError, atomic_write, check_finite, read_checkpoint,
+                                state_dict_of)
 from .common import FamilyConverter
 
 #: family name -> its converter
@@ -60,31 +63,75 @@ def load_official_checkpoint(path: str, trust_source: bool = False) -> Dict[str,
         ConversionError: the file is empty, truncated, not a checkpoint, refused by safe
             loading, holds no state_dict or non-finite weights (the message says which).
     """
+    return _read_official(path, trust_source)[0]
+
+
+def _read_official(path: str, trust_source: bool) -> Tuple[Dict[str, torch.Tensor], dict]:
+    """The weights and the ``meta`` dict ({} where none) of an official checkpoint."""
     try:
-        return read_state_dict(path, trust_source)
+        ckpt = read_checkpoint(path, trust_source)
+        state_dict = state_dict_of(ckpt, path)
+        check_finite(state_dict, path)
     except CheckpointError as err:
         raise ConversionError(str(err)) from None
+    meta = ckpt.get('meta') if isinstance(ckpt, dict) else None
+    return state_dict, meta if isinstance(meta, dict) else {}
 
 
 def convert_checkpoint(family: str, src: str, dst: str, official_config: Optional[dict] = None,
-                       trust_source: bool = False) -> dict:
+                       trust_source: bool = False, target_config: Optional[str] = None) -> dict:
     """Convert an official checkpoint file into an mmvitplug one and verify it loads strictly.
 
-    The output holds ``state_dict`` (mmpretrain ``ImageClassifier`` keys: ``backbone.*``,
-    ``head.fc.*``) and ``meta``, and loads under ``torch.load(..., weights_only=True)``.
-    Without ``official_config`` the released variant is recognised from the key layout.
+    Two kinds of file are recognised by their keys:
+
+    * the authors' ImageNet classifier: the output holds mmpretrain ``ImageClassifier`` keys
+      (``backbone.*``, ``head.fc.*``), checked against the classifier of ``official_config``
+      (without it, the released variant recognised from the key layout);
+    * the authors' released detector or segmentor (mmdet 2.x/3.x, mmseg 0.x/1.x; see
+      :mod:`.downstream`): the output holds the same model's keys for mmvitplug's backbone,
+      checked to load strictly into ``target_config`` (default: the shipped config of the
+      recognised model and variant); ``official_config`` is then the kwargs of the authors'
+      dense backbone.
+
+    The output holds ``state_dict`` and ``meta`` (and mmengine's ``dataset_meta`` where the
+    source names its classes), loads under ``torch.load(..., weights_only=True)``, and is
+    written atomically.
 
     Returns:
-        The ``meta`` dict written (family, source, official config, mmvitplug arch if known).
+        The ``meta`` dict written (family, source, model, official config, mmvitplug arch if
+        known, target config if any).
 
     Raises:
-        ConversionError: unreadable file, unknown layout, or keys/shapes that do not match the
-            architecture (the message lists missing, unexpected and mis-shaped keys).
+        ConversionError: unreadable file, unknown layout, another family's or another
+            model's checkpoint, or keys/shapes that do not match the target architecture (the
+            message lists missing, unexpected and mis-shaped keys).
     """
     from mmvitplug.version import __version__
 
     converter = get_converter(family)
-    official = load_official_checkpoint(src, trust_source)
+    official, source_meta = _read_official(src, trust_source)
+    if downstream.is_downstream(official):
+        meta = _convert_downstream(converter, official, source_meta, official_config,
+                                   target_config)
+        converted = meta.pop('state_dict')
+    else:
+        if target_config is not None:
+            _refuse_classifier_for(target_config, official, converter)
+        converted, meta = _convert_classifier(converter, official, official_config)
+    meta.update(family=family, source=str(src), mmvitplug_version=__version__)
+    buffer = io.BytesIO()
+    torch.save(dict(state_dict=converted, meta=meta), buffer)
+    atomic_write(dst, buffer.getvalue())  # checked above; whole or not at all
+    return meta
+
+
+def _convert_classifier(converter: FamilyConverter, official: Dict[str, torch.Tensor],
+                        official_config: Optional[dict]) -> Tuple[dict, dict]:
+    if not converter.is_official(official):
+        raise ConversionError(
+            f"not a checkpoint of the authors' {converter.backbone_type}: "
+            f'{downstream.describe_backbone(official, converter)} (an ImageNet classifier, or '
+            'an mmdet/mmseg model with backbone.* keys, is expected)')
     arch = None
     if official_config is None:
         try:
@@ -98,12 +145,52 @@ def convert_checkpoint(family: str, src: str, dst: str, official_config: Optiona
     except (KeyError, ValueError) as err:
         raise ConversionError(str(err)) from None
     _check_loads_strictly(cfg, converted)
-    meta = dict(family=family, source=str(src), official_config=official_config, arch=arch,
-                mmvitplug_version=__version__)
-    buffer = io.BytesIO()
-    torch.save(dict(state_dict=converted, meta=meta), buffer)
-    atomic_write(dst, buffer.getvalue())  # checked above; whole or not at all
+    return converted, dict(model='ImageNet classifier', official_config=official_config,
+                           arch=arch)
+
+
+def _convert_downstream(converter: FamilyConverter, official: Dict[str, torch.Tensor],
+                        source_meta: dict, official_config: Optional[dict],
+                        target_config: Optional[str]) -> dict:
+    try:
+        model = downstream.convert_downstream(converter, official, official_config)
+    except (KeyError, ValueError) as err:
+        raise ConversionError(f'{err}') from None
+    if target_config is None:
+        found = downstream.shipped_config(converter.family, model,
+                                          downstream.saved_config_text(source_meta))
+        if found is None:
+            raise ConversionError(
+                f'no shipped config of {converter.backbone_type} {model.task.title} for this '
+                f'backbone (arch {model.arch or "not a released variant"}): name the mmvitplug '
+                'config it must load into (--target CONFIG)')
+        target_config = str(found)
+    problems = downstream.check_loads_strictly(target_config, model.state_dict)
+    if problems:
+        raise ConversionError(f'the converted {model.task.title} does not load strictly into '
+                              f'{target_config}:\n' + '\n'.join(problems))
+    meta = dict(model=model.task.title, task=model.task.name, arch=model.arch,
+                out_norms=list(model.out_norms), official_config=official_config,
+                target_config=str(target_config), state_dict=model.state_dict)
+    dataset_meta = downstream.dataset_meta_of(source_meta)
+    if dataset_meta is not None:
+        meta['dataset_meta'] = dataset_meta
     return meta
+
+
+def _refuse_classifier_for(target_config: str, official: Dict[str, torch.Tensor],
+                           converter: FamilyConverter) -> None:
+    """A classifier checkpoint given for a detector or segmentor config: one clear error."""
+    from mmengine.config import Config
+    scope = Config.fromfile(str(target_config)).get('default_scope')
+    if scope in ('mmdet', 'mmseg'):
+        what = ('an ImageNet classifier' if any(k.startswith('head.') for k in official) else
+                'not a detector or segmentor')
+        raise ConversionError(
+            f'{target_config} is an {scope} model, so a detector/segmentor checkpoint (keys '
+            f'backbone.*, neck.*, heads) is expected; this file is {what}. An ImageNet '
+            "checkpoint initialises the backbone instead: convert it without --target and "
+            "name it in the config's init_cfg (type='Pretrained', prefix='backbone.')")
 
 
 def _check_loads_strictly(classifier_cfg: dict, converted: Dict[str, torch.Tensor]) -> None:
@@ -116,15 +203,7 @@ def _check_loads_strictly(classifier_cfg: dict, converted: Dict[str, torch.Tenso
     head = classifier_cfg['head']
     expected['head.fc.weight'] = torch.Size([head['num_classes'], head['in_channels']])
     expected['head.fc.bias'] = torch.Size([head['num_classes']])
-    missing = sorted(set(expected) - set(converted))
-    unexpected = sorted(set(converted) - set(expected))
-    mismatched = sorted(f'{k}: checkpoint {tuple(converted[k].shape)}, model {tuple(s)}'
-                        for k, s in expected.items() if k in converted and converted[k].shape != s)
-    if missing or unexpected or mismatched:
-        lines = ['the checkpoint does not match the architecture:']
-        for title, keys in (('missing', missing), ('unexpected', unexpected),
-                            ('shape mismatch', mismatched)):
-            if keys:
-                lines.append(f'  {title} ({len(keys)}): ' + ', '.join(keys[:20]) +
-                             (' ...' if len(keys) > 20 else ''))
-        raise ConversionError('\n'.join(lines))
+    problems = downstream.mismatches(expected, converted)
+    if problems:
+        raise ConversionError('\n'.join(['the checkpoint does not match the architecture:'] +
+                                        problems))

@@ -1,5 +1,6 @@
 """Official BiFormer checkpoints and constructor kwargs (rayleizhu/BiFormer, models/biformer.py
-with the legacy BRA) -> mmvitplug."""
+with the legacy BRA, and the dense ``BiFormer_mm`` of its detectors and segmentors) ->
+mmvitplug."""
 from typing import Dict
 
 import torch
@@ -26,6 +27,17 @@ class BiFormerConverter(FamilyConverter):
         (r'\.mlp\.1\.dwconv\.', '.mlp.dwconv.'),  # mlp_dwconv=True
         (r'\.mlp\.3\.', '.mlp.fc2.'),
         (r'^norm\.', 'norm3.'),
+    )
+    signature_keys = ('downsample_layers.0.0.weight', 'stages.0.0.norm1.weight')
+    # object_detection/ and semantic_segmentation/ models_mm/biformer_mm.py: the classifier
+    # without its head and final norm, four fresh LayerNorm2d output norms.
+    dense_class = 'BiFormer_mm'
+    dense_key_renames = ((r'^extra_norms\.(\d)\.', r'norm\1.'), )
+    dense_options = (
+        no_effect('pretrained', None),  # loading: the config's init_cfg
+        # Training-time BatchNorm handling: the config's norm_eval / frozen parameters.
+        no_effect('norm_eval', True),
+        no_effect('disable_bn_grad', False),
     )
     options = (
         arch_option('depth', [3, 4, 8, 3], 'depths', to_ours=tuple, to_official=list),

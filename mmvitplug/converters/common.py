@@ -130,6 +130,16 @@ class FamilyConverter:
     #: regexes of official keys with no counterpart (recomputed geometry, duplicates)
     dropped_keys: Sequence[str] = ()
     options: Sequence[Option] = ()
+    #: official keys every model of the family has, classifier or dense backbone: they tell
+    #: the family of a checkpoint
+    signature_keys: Tuple[str, ...] = ()
+    #: the authors' dense backbone (their detectors' and segmentors'), for messages
+    dense_class: str = ''
+    #: renames of the dense backbone's own keys (its output norms), applied before
+    #: ``key_renames``
+    dense_key_renames: Renames = ()
+    #: keywords of the dense backbone's constructor beyond the classifier's
+    dense_options: Sequence[Option] = ()
 
     # ------------------------------------------------------------------ weights
     @property
@@ -137,9 +147,17 @@ class FamilyConverter:
         from mmvitplug.registry import MODELS
         return MODELS.get(self.backbone_type)
 
-    def convert_backbone_key(self, key: str) -> str:
-        """Official key -> key of the mmvitplug backbone (without ``backbone.``)."""
+    def convert_backbone_key(self, key: str, dense: bool = False) -> str:
+        """Official key -> key of the mmvitplug backbone (without ``backbone.``); ``dense``:
+        a key of the authors' dense backbone."""
+        if dense:
+            key = rename(key, self.dense_key_renames)
         return rename(key, self.key_renames)
+
+    def is_official(self, keys) -> bool:
+        """Whether official backbone ``keys`` (no ``backbone.`` prefix) are this family's."""
+        keys = set(keys)
+        return all(k in keys for k in self.signature_keys)
 
     def official_to_mmpretrain(self,
                                state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
@@ -156,21 +174,24 @@ class FamilyConverter:
         return converted
 
     # ------------------------------------------------------------------ configs
-    def backbone_cfg(self, config: dict) -> Tuple[dict, int]:
+    def backbone_cfg(self, config: dict, dense: bool = False) -> Tuple[dict, int]:
         """The mmvitplug backbone config equal to the official ``Model(**config)`` (classifier
-        output only), and the number of classes.
+        output only), and the number of classes; ``dense``: ``config`` is the kwargs of the
+        authors' dense backbone (:attr:`dense_class`).
 
         Raises:
             ValueError: an option the authors' constructor does not have, or one set to a
                 value whose semantics mmvitplug does not implement (the message names it).
         """
-        known = {o.official for o in self.options}
+        options = tuple(self.options) + (tuple(self.dense_options) if dense else ())
+        known = {o.official for o in options}
         unknown = sorted(set(config) - known)
         if unknown:
-            raise ValueError(f'{unknown} are not options of the official {self.backbone_type} '
+            owner = self.dense_class if dense else self.backbone_type
+            raise ValueError(f'{unknown} are not options of the official {owner} '
                              f'constructor (known: {sorted(known)})')
         arch, backbone, num_classes = {}, dict(type=self.backbone_type), 1000
-        for option in self.options:
+        for option in options:
             value = config.get(option.official, option.default)
             if value is REQUIRED:
                 raise ValueError(f'the official {self.backbone_type} config misses '
@@ -218,9 +239,9 @@ class FamilyConverter:
         """:meth:`layout` as read from an official state_dict; None where it cannot tell."""
         raise NotImplementedError
 
-    def infer_config(self, state_dict: Dict[str, torch.Tensor]) -> dict:
-        """``dict(arch=zoo key, config=official kwargs)`` of the released variant whose key
-        layout ``state_dict`` has.
+    def infer_arch(self, state_dict: Dict[str, torch.Tensor]) -> Tuple[str, dict]:
+        """The arch zoo key and settings of the released variant whose key layout the
+        official backbone ``state_dict`` has.
 
         Raises:
             ValueError: no variant of the arch zoo has this layout.
@@ -230,7 +251,17 @@ class FamilyConverter:
         for name in cls.arch_zoo:
             settings = cls.arch_settings_of(name)
             if all(f is None or f == z for f, z in zip(found, self.layout(settings))):
-                num_classes = state_dict['head.weight'].shape[0]
-                return dict(arch=name, config=self.official_config(settings, num_classes))
+                return name, settings
         raise ValueError(f'not a released {self.backbone_type} layout ({found}); pass the '
                          'official constructor kwargs explicitly')
+
+    def infer_config(self, state_dict: Dict[str, torch.Tensor]) -> dict:
+        """``dict(arch=zoo key, config=official kwargs)`` of the released classifier whose
+        key layout ``state_dict`` has.
+
+        Raises:
+            ValueError: no variant of the arch zoo has this layout.
+        """
+        name, settings = self.infer_arch(state_dict)
+        num_classes = state_dict['head.weight'].shape[0]
+        return dict(arch=name, config=self.official_config(settings, num_classes))

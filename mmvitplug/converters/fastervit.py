@@ -36,6 +36,7 @@ class FasterViTConverter(FamilyConverter):
         (r'^levels\.', 'stages.'),
         (r'^norm\.', 'norm3.'),
     )
+    signature_keys = ('patch_embed.conv_down.0.weight', 'levels.0.blocks.0.conv1.weight')
     # Geometry buffers recomputed from the input here, and the duplicate of the carrier conv.
     dropped_keys = (r'\.relative_bias$', r'\.relative_coords_table$',
                     r'\.relative_position_index$', _DUPLICATE.pattern)

@@ -1,5 +1,5 @@
 """Official LITv2 checkpoints and constructor kwargs (ziplab/LITv2,
-classification/models/litv2.py) -> mmvitplug."""
+classification/models/litv2.py, and the detection and segmentation backbones) -> mmvitplug."""
 from typing import Dict, Optional, Sequence
 
 import torch
@@ -31,6 +31,18 @@ class LITv2Converter(FamilyConverter):
         (r'^layers\.(\d+)\.downsample\.dconv\.', r'stages.\1.downsample.'),
         (r'^layers\.(\d+)\.downsample\.norm_layer\.', r'stages.\1.downsample.norm.'),
         (r'^norm\.', 'norm3.'),
+    )
+    signature_keys = ('patch_embed.proj.weight', 'layers.0.blocks.0.norm2.weight')
+    # detection/mmdet/models/backbones/litv2.py (fresh LayerNorms norm1-norm3) and
+    # segmentation/mmseg/models/backbones/litv2.py (norm0-norm3): their keys are ours.
+    dense_class = 'LITv2 (detection/segmentation backbone)'
+    dense_options = (
+        no_effect('pretrain_img_size', 224),  # all geometry is computed from the input
+        no_effect('window_size', 7),  # HiLo's windows are local_ws
+        no_effect('out_indices', (0, 1, 2, 3)),  # which outputs: the config's out_indices
+        no_effect('frozen_stages', -1),  # training only: the config's frozen_stages
+        no_effect('pretrained', None),  # loading: the config's init_cfg
+        no_effect('init_cfg', None),
     )
     options = (
         no_effect('img_size', 224),  # all geometry is computed from the input

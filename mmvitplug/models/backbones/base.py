@@ -26,6 +26,10 @@ from .pretrained import load_pretrained
 #: warning.
 RENAMED_ARCH_KEYS = {'dim': 'embed_dims', 'mlp_ratio': 'mlp_ratios'}
 
+#: Kinds of output norm (``out_norms``): a fresh LayerNorm or BatchNorm, none, or the released
+#: classifier's final norm (last stage only: the one a converted ImageNet checkpoint fills).
+OUT_NORM_KINDS = ('LN', 'BN', None, 'classifier')
+
 
 class Stage(nn.Module):
     """One stage: its blocks, then (except after the last stage) the downsampling that feeds
@@ -66,6 +70,13 @@ class HierarchicalBackbone(BaseModule):
         with_cp: gradient checkpointing of every block (saves memory, costs time).
         drop_path_rate: stochastic depth, rising linearly over all blocks from 0 to this rate;
             None takes the arch's.
+        out_norms: the output norm of each stage (``norm{i}``), one kind per stage or one for
+            all: ``'LN'`` (a fresh LayerNorm), ``'BN'`` (a fresh BatchNorm), None (no norm) or
+            ``'classifier'`` (last stage only: the released classifier's final norm, loaded
+            from a converted ImageNet checkpoint). None takes ``default_out_norms``. The
+            authors' dense models start every output norm fresh (a classifier's final norm is
+            then not loaded), e.g. BiFormer's ``'LN'`` and LITv2's detection backbone's
+            ``(None, 'LN', 'LN', 'LN')``.
         init_cfg: mmengine init config, e.g. ``dict(type='Pretrained', checkpoint=...,
             prefix='backbone.')``; nothing is loaded at construction. A ``Pretrained`` file
             must fit: one that would leave more than ``max_unloaded`` (default 0.01) of the
@@ -99,6 +110,11 @@ class HierarchicalBackbone(BaseModule):
     #: variant -> (file name, where to get it) of the authors' ImageNet weights, named in the
     #: error raised when a configured pretrained checkpoint is missing
     released_checkpoints: Dict[str, Tuple[str, str]] = {}
+    #: output norms when ``out_norms`` is None: fresh LayerNorms, and the classifier's norm on
+    #: the last stage (so that an ImageNet checkpoint fills every norm it has)
+    default_out_norms: Tuple[Optional[str], ...] = ('LN', 'LN', 'LN', 'classifier')
+    #: eps of the fresh LayerNorm output norms (the authors' dense models')
+    layer_norm_eps = 1e-6
     num_stages = 4
     min_size = 32
 
@@ -110,6 +126,7 @@ class HierarchicalBackbone(BaseModule):
                  norm_eval: bool = False,
                  with_cp: bool = False,
                  drop_path_rate: Optional[float] = None,
+                 out_norms: Optional[Union[str, Sequence[Optional[str]]]] = None,
                  init_cfg: Optional[Union[dict, List[dict]]] = None,
                  **overrides) -> None:
         super().__init__(init_cfg)
@@ -136,12 +153,14 @@ class HierarchicalBackbone(BaseModule):
             raise ValueError(f'out_indices must index the {outputs} stages, got '
                              f'{tuple(out_indices)}')
         self.out_indices = tuple(i % outputs for i in out_indices)
+        #: the kind of each stage's output norm (see ``out_norms``)
+        self.out_norms = self._out_norm_kinds(out_norms)
 
         self.patch_embed = self._make_stem(cfg)
         rates = calculate_drop_path_rates(cfg['drop_path_rate'], self.depths)
         self.stages = nn.ModuleList(self._make_stage(i, cfg, rates[i]) for i in range(n))
         for i in self.out_indices:
-            self.add_module(f'norm{i}', self._make_out_norm(i, cfg))
+            self.add_module(f'norm{i}', self._make_out_norm(i, self.out_norms[i], cfg))
         if self.renamed_keys:
             self._register_load_state_dict_pre_hook(self._rename_old_keys)
         self._freeze_stages()
@@ -229,13 +248,39 @@ class HierarchicalBackbone(BaseModule):
         ``index + 1`` except for the last stage."""
         raise NotImplementedError
 
-    def _make_out_norm(self, index: int, cfg: dict) -> nn.Module:
-        """Output norm of stage ``index``: the released classifier's final BatchNorm on the
-        last stage, a LayerNorm elsewhere (families override)."""
+    def _out_norm_kinds(self, out_norms) -> Tuple[Optional[str], ...]:
+        """``out_norms`` as one checked kind per stage."""
+        n = self.num_stages
+        kinds = self.default_out_norms if out_norms is None else out_norms
+        kinds = (kinds, ) * n if kinds is None or isinstance(kinds, str) else tuple(kinds)
+        if len(kinds) != n or any(k not in OUT_NORM_KINDS for k in kinds):
+            raise ValueError(f'out_norms takes one of {OUT_NORM_KINDS} per stage ({n}) or one '
+                             f'for all, got {out_norms!r}')
+        if 'classifier' in kinds[:-1]:
+            raise ValueError("out_norms: only the last stage can have the classifier's norm "
+                             f"('classifier'), got {out_norms!r}")
+        return kinds
+
+    def _make_out_norm(self, index: int, kind: Optional[str], cfg: dict) -> nn.Module:
+        """Output norm of stage ``index`` of the given kind (see ``out_norms``)."""
         width = self.feature_info[index]['num_chs']
-        if index == len(self.feature_info) - 1:
+        if kind is None:
+            return nn.Identity()
+        if kind == 'LN':
+            return LayerNorm2d(width, eps=self.layer_norm_eps)
+        if kind == 'BN':
             return nn.BatchNorm2d(width)
-        return LayerNorm2d(width, eps=1e-6)
+        return self._make_classifier_norm(width, cfg)
+
+    def _make_classifier_norm(self, width: int, cfg: dict) -> nn.Module:
+        """The released classifier's final norm (families override; BatchNorm here)."""
+        return nn.BatchNorm2d(width)
+
+    def classifier_norm_is_fresh(self) -> bool:
+        """Whether the last stage's output norm is not the classifier's, so that loading an
+        ImageNet classifier must leave it as initialised (as the authors' dense models do)."""
+        last = self.num_stages - 1
+        return last in self.out_indices and self.out_norms[last] != 'classifier'
 
     @classmethod
     def missing_checkpoint_message(cls, checkpoint: str, arch: Optional[str] = None) -> str:

@@ -121,8 +121,10 @@ _RELEASED = dict(topks=(1, 4, 16, GLOBAL_ATTENTION), head_dim=32, mlp_ratios=3.0
 class BiFormer(HierarchicalBackbone):
     """BiFormer backbone for detection, segmentation and classification.
 
-    Output norms: stage 4's is the released model's final BatchNorm, stages 1-3 get a
-    LayerNorm (the authors' dense models use a fresh LayerNorm on all four).
+    Output norms (``out_norms``): by default stage 4's is the released classifier's final
+    BatchNorm and stages 1-3 get a LayerNorm; the authors' detectors and segmentors
+    (``BiFormer_mm``) drop the classifier's norm for four fresh LayerNorms (``out_norms='LN'``,
+    their ``extra_norms``).
 
     Args:
         arch: ``'tiny'``, ``'small'``, ``'base'`` or a dict with ``embed_dims`` (per-stage widths,

@@ -123,8 +123,9 @@ _IN21K = dict(_LARGE, embed_dims=196, depths=(3, 3, 12, 5), ct_size=0, hat=False
 class FasterViT(HierarchicalBackbone):
     """FasterViT backbone for detection, segmentation and classification.
 
-    Output norms: stage 4's is the released model's final BatchNorm (a LayerNorm with
-    ``layer_norm_last``), stages 1-3 get a LayerNorm.
+    Output norms (``out_norms``): by default stage 4's is the released model's final BatchNorm
+    (a LayerNorm with ``layer_norm_last``), stages 1-3 get a LayerNorm; the authors' DINO
+    detector uses four fresh BatchNorms (``out_norms='BN'``).
 
     Args:
         arch: a released variant (``'0'`` ... ``'6'``, ``'4_21k_224'``, ``'4_21k_384'``,
@@ -223,7 +224,7 @@ class FasterViT(HierarchicalBackbone):
         carrier_init = CarrierTokenInit(dim, window, cfg['ct_size']) if hat else None
         return HATStage(blocks, downsample, window, carrier_init)
 
-    def _make_out_norm(self, index: int, cfg: dict) -> nn.Module:
-        if index == self.num_stages - 1 and cfg['layer_norm_last']:
-            return LayerNorm2d(self.feature_info[index]['num_chs'], eps=1e-6)
-        return super()._make_out_norm(index, cfg)
+    def _make_classifier_norm(self, width: int, cfg: dict) -> nn.Module:
+        if cfg['layer_norm_last']:
+            return LayerNorm2d(width, eps=1e-6)
+        return nn.BatchNorm2d(width)

@@ -50,7 +50,10 @@ class PatchEmbed(nn.Module):
 class LITv2(HierarchicalBackbone):
     """LITv2 backbone for detection, segmentation and classification.
 
-    Output norms: a LayerNorm per stage (stage 4's is the released model's final norm).
+    Output norms (``out_norms``): by default a LayerNorm per stage, stage 4's the released
+    classifier's final norm; the authors' detection backbone has none on stage 1 and fresh
+    LayerNorms on stages 2-4 (``out_norms=(None, 'LN', 'LN', 'LN')``), their segmentation
+    backbone fresh LayerNorms on all four (``out_norms='LN'``).
 
     Args:
         arch: ``'s'``, ``'m'``, ``'b'`` or a dict with ``embed_dims`` (per-stage widths, or the
@@ -93,6 +96,7 @@ class LITv2(HierarchicalBackbone):
         for v in ('s', 'm', 'b')
     }
     patch_size = 4
+    layer_norm_eps = 1e-5  # nn.LayerNorm's default, as in every LITv2 model of the authors'
 
     def __init__(self,
                  arch: Union[str, dict] = 's',
@@ -121,8 +125,8 @@ class LITv2(HierarchicalBackbone):
         return Stage(blocks,
                      None if last else DeformableTokenMerging(dim, self.embed_dims[index + 1]))
 
-    def _make_out_norm(self, index: int, cfg: dict) -> nn.Module:
-        return LayerNorm2d(self.feature_info[index]['num_chs'])
+    def _make_classifier_norm(self, width: int, cfg: dict) -> nn.Module:
+        return LayerNorm2d(width, eps=self.layer_norm_eps)
 
     def init_scratch_weights(self) -> None:
         """The authors' scheme: the shared linear/norm initialisation, fan-out normal
