@@ -62,7 +62,8 @@ def _cls_batch(num_classes: int, size=(64, 64)):
 def _num_classes(cfg: Config) -> int:
     model = cfg.model
     if cfg.default_scope == 'mmdet':
-        return model.roi_head.mask_head.num_classes
+        head = model.roi_head.mask_head if 'roi_head' in model else model.bbox_head  # RetinaNet
+        return head.num_classes
     if cfg.default_scope == 'mmseg':
         return model.decode_head.num_classes
     return model.head.num_classes
@@ -84,7 +85,7 @@ def _build(cfg: Config):
     model.pop('pretrained', None)
     if 'data_preprocessor' in cfg:  # the runner hands the top-level preprocessor to the model
         model.setdefault('data_preprocessor', cfg.data_preprocessor)
-    if cfg.default_scope == 'mmdet':  # fewer RoIs through the cascade heads
+    if cfg.default_scope == 'mmdet' and 'rpn_proposal' in model.train_cfg:  # fewer RoIs
         model.train_cfg.rpn_proposal.max_per_img = 64
         rcnn = model.train_cfg.rcnn  # one stage (Mask R-CNN) or a cascade
         for stage in rcnn if isinstance(rcnn, list) else [rcnn]:
@@ -106,7 +107,7 @@ def test_config_builds_and_trains_one_step(path):
         if cfg.default_scope != 'mmpretrain':  # det/seg start from converted ImageNet weights
             init_cfg = cfg.model.backbone.init_cfg
             assert init_cfg.type == 'Pretrained' and init_cfg.prefix == 'backbone.'
-            assert init_cfg.checkpoint.startswith('checkpoints/')
+            assert init_cfg.checkpoint.startswith(('checkpoints/', 'https://'))
 
     torch.manual_seed(0)
     model = _build(cfg)
@@ -151,8 +152,8 @@ def width_mismatches(cfg: Config) -> list:
         backbone = MODELS.build(backbone_cfg)
     widths = [backbone.feature_info[i]['num_chs'] for i in backbone.out_indices]
     model, checks = cfg.model, []
-    if cfg.default_scope == 'mmdet':
-        checks.append(('neck.in_channels', model.neck.in_channels, widths))
+    if cfg.default_scope == 'mmdet' or (cfg.default_scope == 'mmseg' and 'neck' in model):
+        checks.append(('neck.in_channels', model.neck.in_channels, widths))  # Semantic FPN too
     elif cfg.default_scope == 'mmseg':
         for name in ('decode_head', 'auxiliary_head'):
             head = model.get(name)

@@ -1,6 +1,7 @@
-# Cascade Mask R-CNN 3x with BiFormer-B on COCO (authors' COCO setting: n_win=16, drop path
-# 0.3); recipe as cascade_mask_rcnn_coco.py. Weights: biformer_base_best.pth converted with
-# tools/model_converters/biformer_to_mmvitplug.py to checkpoints/biformer-base_in1k.pth.
+# Cascade Mask R-CNN 3x with BiFormer-B on COCO (the authors' COCO backbone setting: n_win=16,
+# drop path 0.3); recipe and the authors' / this project's settings as cascade_mask_rcnn_coco.py.
+# Weights: biformer_base_best.pth converted with tools/model_converters/biformer_to_mmvitplug.py
+# to checkpoints/biformer-base_in1k.pth.
 _base_ = ['./cascade_mask_rcnn_coco.py']
 
 model = dict(

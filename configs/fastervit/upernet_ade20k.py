@@ -4,7 +4,8 @@
 #   python tools/train.py configs/fastervit/upernet_ade20k.py
 # The authors report 47.2 mIoU (paper, UPerNet 160k) without publishing the recipe: this is
 # mmseg's Swin UPerNet setting (AdamW 6e-5, weight decay 0.01, warmup + poly); drop path is the
-# variant's ImageNet value.
+# variant's ImageNet value; no weight decay on 1-D parameters and position encodings; output
+# norms LayerNorm (stages 1-3) and the classifier's final norm (stage 4): this project's choices.
 _base_ = ['../_base_/recipes/upernet_160k_ade20k.py']
 
 model = dict(

@@ -1,5 +1,6 @@
-# UPerNet 160k with LITv2-B on ADE20K (authors' drop path 0.3); recipe as upernet_ade20k.py.
-# Weights: litv2_b.pth converted to checkpoints/litv2-b_in1k.pth.
+# UPerNet 160k with LITv2-B on ADE20K (the authors' segmentation drop path 0.3); recipe and the
+# authors' / this project's settings as upernet_ade20k.py. Weights: litv2_b.pth converted to
+# checkpoints/litv2-b_in1k.pth.
 _base_ = ['./upernet_ade20k.py']
 
 model = dict(

@@ -1,0 +1,12 @@
+# RetinaNet 1x (FPN) with LITv2-M on COCO: the authors' released recipe (46.0 box AP; 59 M
+# parameters).
+# Source: ziplab/LITv2 @b354524 detection/configs/litv2/retinanet_litv2_m_fpn_1x_coco.py, which
+# differs from the small one only in the depths (2-2-18-2); the rest (and the differences) as
+# retinanet_litv2-s_fpn_1x_coco.py. ImageNet weights: litv2_m.pth, converted on first use.
+_base_ = ['./retinanet_litv2-s_fpn_1x_coco.py']
+
+model = dict(
+    backbone=dict(
+        arch='m',
+        init_cfg=dict(
+            checkpoint='https://github.com/ziplab/LITv2/releases/download/v1.0/litv2_m.pth')))
