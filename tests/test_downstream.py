@@ -139,7 +139,9 @@ def test_pretrained_url_that_fails_is_a_clear_error(tmp_path, monkeypatch):
 SHRUNK_ROI_HEAD = 'roi_head=dict(bbox_head=dict(fc_out_channels=64))'
 TARGETS = {
     'biformer_det_tiny': [('configs/biformer/mask-rcnn_biformer-small_fpn_1x_coco.py',
-                           SHRUNK_ROI_HEAD)],
+                           SHRUNK_ROI_HEAD),
+                          # strides 8-32: the stride-4 norm of BiFormer_mm is left out
+                          ('configs/biformer/retinanet_biformer-small_fpn_1x_coco.py', '')],
     'biformer_seg_tiny': [('configs/biformer/fpn_biformer-small_80k_ade20k-512x512.py', ''),
                           ('configs/biformer/upernet_ade20k.py', '')],
     'litv2_det_tiny': [('configs/litv2/retinanet_litv2-s_fpn_1x_coco.py', '')],
@@ -161,9 +163,11 @@ def _target_config(tmp_path: Path, base: str, case: dict, heads: str) -> Path:
     widths = [backbone['arch']['embed_dims'] * 2**i if isinstance(
         backbone['arch']['embed_dims'], int) else backbone['arch']['embed_dims'][i]
         for i in range(4)]
+    from mmengine.config import Config
+    outputs = Config.fromfile(str(REPO / base)).model.backbone.get('out_indices', range(4))
     scope = 'mmdet' if case['task'] == 'det' else 'mmseg'
     if scope == 'mmdet':
-        parts = f"neck=dict(in_channels={widths}), {heads}"
+        parts = f"neck=dict(in_channels={[widths[i] for i in outputs]}), {heads}"
     elif 'upernet' in base:
         parts = f"decode_head=dict(in_channels={widths}), auxiliary_head=dict(in_channels={widths[2]})"
     else:
@@ -211,13 +215,17 @@ def test_released_checkpoint_converts_loads_strictly_and_gives_the_authors_outpu
     torch.save(dict(meta={toolbox: '2.25.0', 'CLASSES': ('a', 'b')}, state_dict=released), src)
     args = [str(src), str(dst), '--config', repr(case['config']), '--target', str(target)]
     assert converter_main(family, 'doc', args) == 0
-    assert 'loads strictly' in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert 'loads strictly' in out
+    model = _build(target)
+    unused = [k for k in released if k.startswith('backbone.extra_norms.0.')
+              or k.startswith('backbone.norm0.')]
+    assert ('left out' in out) == (0 not in model.backbone.out_indices and bool(unused))
 
     converted = torch.load(dst, map_location='cpu', weights_only=True)
     assert converted['meta']['dataset_meta']['classes'] == ('a', 'b')
     for key, value in heads_and_neck.items():
         assert torch.equal(converted['state_dict'][key], value), key
-    model = _build(target)
     load_checkpoint(model, str(dst), map_location='cpu', strict=True)
     model.eval()
     with torch.no_grad():
@@ -250,26 +258,27 @@ def _zeros(shape) -> torch.Tensor:
     return torch.zeros(1).expand(*shape) if len(shape) else torch.zeros(())
 
 
-def _released_biformer_maskrcnn(tmp_path: Path) -> Path:
-    """Zero weights in the layout of the authors' released BiFormer-S Mask R-CNN (mmdet
-    2.x): BiFormer_mm's keys (the classifier's without its head and final norm, plus four
-    extra_norms) under ``backbone.``, and mmdet's Mask R-CNN neck and heads."""
-    released = {f'backbone.{k}': _zeros(v.shape) if v.is_floating_point() else v
-                for k, v in keys_listing('biformer', 'biformer_small').items()
-                if not k.startswith(('head.', 'norm.'))}
-    for i, width in enumerate((64, 128, 256, 512)):
-        released[f'backbone.extra_norms.{i}.weight'] = _zeros((width, ))
-        released[f'backbone.extra_norms.{i}.bias'] = _zeros((width, ))
+def _released_maskrcnn(path: Path, family: str, listing: str, norms: dict,
+                       config: str) -> Path:
+    """Zero weights in the layout of one of the authors' released Mask R-CNN checkpoints
+    (mmdet 2.x): their dense backbone's keys - the classifier's without its head and final
+    norm, plus the fresh output norms ``norms`` (key prefix -> width) - under ``backbone.``,
+    and the neck and heads of mmdet's Mask R-CNN (shapes from ``config``)."""
     from mmengine.registry import DefaultScope
 
     from mmvitplug.converters.downstream import model_cfg_of
     from mmvitplug.registry import MODELS
-    model_cfg, scope = model_cfg_of(str(REPO / SHIPPED_MASK_RCNN))
+    released = {f'backbone.{k}': _zeros(v.shape) if v.is_floating_point() else v
+                for k, v in keys_listing(family, listing).items()
+                if not k.startswith(('head.', 'norm.'))}
+    for prefix, width in norms.items():
+        released[f'backbone.{prefix}.weight'] = _zeros((width, ))
+        released[f'backbone.{prefix}.bias'] = _zeros((width, ))
+    model_cfg, scope = model_cfg_of(str(REPO / config))
     with DefaultScope.overwrite_default_scope(scope), torch.device('meta'):
         for key, value in MODELS.build(model_cfg).state_dict().items():
             if not key.startswith('backbone.'):
                 released[key] = _zeros(value.shape)
-    path = tmp_path / 'maskrcnn_1x_biformer_small.pth'
     torch.save(dict(meta={'mmdet_version': '2.25.0'}, state_dict=released), path)
     return path
 
@@ -279,7 +288,10 @@ SHIPPED_MASK_RCNN = 'configs/biformer/mask-rcnn_biformer-small_fpn_1x_coco.py'
 
 @pytest.fixture(scope='module')
 def released_maskrcnn(tmp_path_factory) -> Path:
-    return _released_biformer_maskrcnn(tmp_path_factory.mktemp('released'))
+    """The authors' BiFormer-S Mask R-CNN layout (BiFormer_mm: four extra_norms)."""
+    return _released_maskrcnn(
+        tmp_path_factory.mktemp('released') / 'maskrcnn_1x_biformer_small.pth', 'biformer',
+        'biformer_small', {f'extra_norms.{i}': 64 * 2**i for i in range(4)}, SHIPPED_MASK_RCNN)
 
 
 def test_released_variant_finds_its_shipped_config(released_maskrcnn, tmp_path, capsys):
@@ -293,6 +305,20 @@ def test_released_variant_finds_its_shipped_config(released_maskrcnn, tmp_path, 
     assert converted['meta']['out_norms'] == ['LN'] * 4
     assert 'backbone.norm0.weight' in converted['state_dict']
     assert not any('extra_norms' in k for k in converted['state_dict'])
+
+
+def test_the_authors_file_name_picks_the_window_variant(tmp_path, capsys):
+    """LITv2's local windows 2 and 4 give the same keys: the released file name
+    (``..._ws_4.pth``) picks the ws4 config, as the saved config text would."""
+    norms = {f'norm{i}': 96 * 2**i for i in (1, 2, 3)}  # the detection backbone's
+    released = _released_maskrcnn(tmp_path / 'mask_rcnn_litv2_s_fpn_1x_coco.pth', 'litv2',
+                                  'LITv2-S', norms, 'configs/litv2/mask-rcnn_litv2-s_fpn_1x_coco.py')
+    ws4 = released.with_name('mask_rcnn_litv2_s_fpn_1x_coco_ws_4.pth')
+    ws4.write_bytes(released.read_bytes())
+    for src, config in ((released, 'mask-rcnn_litv2-s_fpn_1x_coco'),
+                        (ws4, 'mask-rcnn_litv2-s-ws4_fpn_1x_coco')):
+        assert converter_main('litv2', 'doc', [str(src), str(tmp_path / 'o.pth')]) == 0
+        assert f'configs/litv2/{config}.py' in capsys.readouterr().out
 
 
 def _error(family: str, args, capsys) -> str:

@@ -10,6 +10,7 @@ their released detector or segmentor (:mod:`.downstream`).
 ``init_cfg=dict(type='Pretrained', checkpoint=..., prefix='backbone.')``.
 """
 import io
+import os.path as osp
 from typing import Dict, Optional, Tuple
 
 import torch
@@ -111,7 +112,7 @@ def convert_checkpoint(family: str, src: str, dst: str, official_config: Optiona
     converter = get_converter(family)
     official, source_meta = _read_official(src, trust_source)
     if downstream.is_downstream(official):
-        meta = _convert_downstream(converter, official, source_meta, official_config,
+        meta = _convert_downstream(converter, src, official, source_meta, official_config,
                                    target_config)
         converted = meta.pop('state_dict')
     else:
@@ -149,7 +150,7 @@ def _convert_classifier(converter: FamilyConverter, official: Dict[str, torch.Te
                            arch=arch)
 
 
-def _convert_downstream(converter: FamilyConverter, official: Dict[str, torch.Tensor],
+def _convert_downstream(converter: FamilyConverter, src: str, official: Dict[str, torch.Tensor],
                         source_meta: dict, official_config: Optional[dict],
                         target_config: Optional[str]) -> dict:
     try:
@@ -157,21 +158,26 @@ def _convert_downstream(converter: FamilyConverter, official: Dict[str, torch.Te
     except (KeyError, ValueError) as err:
         raise ConversionError(f'{err}') from None
     if target_config is None:
-        found = downstream.shipped_config(converter.family, model,
-                                          downstream.saved_config_text(source_meta))
+        hints = downstream.saved_config_text(source_meta) + '\n' + osp.basename(src)
+        found = downstream.shipped_config(converter.family, model, hints)
         if found is None:
             raise ConversionError(
                 f'no shipped config of {converter.backbone_type} {model.task.title} for this '
                 f'backbone (arch {model.arch or "not a released variant"}): name the mmvitplug '
                 'config it must load into (--target CONFIG)')
         target_config = str(found)
-    problems = downstream.check_loads_strictly(target_config, model.state_dict)
+    expected = downstream.target_shapes(target_config)
+    state_dict = dict(model.state_dict)
+    unused = downstream.unused_out_norms(state_dict, expected)
+    for key in unused:
+        del state_dict[key]
+    problems = downstream.mismatches(expected, state_dict)
     if problems:
         raise ConversionError(f'the converted {model.task.title} does not load strictly into '
                               f'{target_config}:\n' + '\n'.join(problems))
     meta = dict(model=model.task.title, task=model.task.name, arch=model.arch,
                 out_norms=list(model.out_norms), official_config=official_config,
-                target_config=str(target_config), state_dict=model.state_dict)
+                target_config=str(target_config), unused_keys=unused, state_dict=state_dict)
     dataset_meta = downstream.dataset_meta_of(source_meta)
     if dataset_meta is not None:
         meta['dataset_meta'] = dataset_meta

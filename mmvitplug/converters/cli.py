@@ -45,4 +45,8 @@ def main(family: str, doc: str, argv=None) -> int:
     what = f"arch {meta['arch']!r}" if meta['arch'] else 'the given architecture'
     into = f" into {meta['target_config']}" if meta.get('target_config') else ''
     print(f"converted {args.src} ({meta['model']}, {what}) -> {args.dst}; loads strictly{into}")
+    if meta.get('unused_keys'):
+        print(f"left out {len(meta['unused_keys'])} tensors of output norms the config's "
+              f"backbone does not output (they never affect the outputs): "
+              f"{', '.join(meta['unused_keys'])}")
     return 0

@@ -8,9 +8,10 @@ backbone through the family's table (:class:`~.common.FamilyConverter`, with its
 ``dense_key_renames``) and reads the output norms the file has (the backbone's ``out_norms``).
 Neck and head keys carry over as they are: mmdet 2.25 -> 3.3 and mmseg 0.30 -> 1.2 kept the key
 names of the necks and heads the authors used (FPN, RPN, Shared2FC box head, FCN mask head,
-RetinaHead, FPNHead, UPerHead, FCNHead); :func:`check_loads_strictly` proves it for every file
-against the mmvitplug config of the same model.
+RetinaHead, FPNHead, UPerHead, FCNHead); the converter proves it for every file by a strict
+load into the mmvitplug config of the same model (:func:`target_shapes`, :func:`mismatches`).
 """
+import functools
 import re
 from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional
@@ -139,29 +140,36 @@ def configs_dir() -> Path:
     return Path(__file__).resolve().parents[2] / 'configs'
 
 
-def shipped_config(family: str, model: DownstreamModel,
-                   meta_text: str = '') -> Optional[Path]:
+def shipped_config(family: str, model: DownstreamModel, hints: str = '') -> Optional[Path]:
     """The config under ``configs/<family>/`` of ``model``'s task and released arch (None where
-    there is none). Where several fit (LITv2's local windows 2 and 4 give the same keys), a
-    ``local_ws`` found in the checkpoint's saved config text (``meta_text``) decides, else the
-    config that keeps the arch's windows."""
-    from mmengine.config import Config
+    there is none). Where several fit (LITv2's local windows 2 and 4 give the same keys), the
+    ``hints`` decide - the checkpoint's saved config text (``local_ws=[0, 0, 4, 1]``) or the
+    authors' file name (``..._ws_4.pth``) -, else the config that keeps the arch's windows."""
     folder = configs_dir() / family
     if model.arch is None or not folder.is_dir():
         return None
     candidates = []
     for path in sorted(folder.glob(model.task.config_prefix + '*.py')):
-        backbone = Config.fromfile(str(path)).model.backbone
-        if str(backbone.get('arch')).lower() == model.arch:
-            candidates.append((path, backbone.get('local_ws')))
-    found = re.search(r'local_ws\s*=\s*[\[(]([\d,\s]+)[\])]', meta_text)
+        arch, local_ws = _backbone_settings(str(path))
+        if arch == model.arch:
+            candidates.append((path, local_ws))
+    found = (re.search(r'local_ws\s*=\s*[\[(]\s*\d+\s*,\s*\d+\s*,\s*(\d+)', hints)
+             or re.search(r'_ws_?(\d+)', hints))
     if found:
-        windows = [int(v) for v in found.group(1).split(',') if v.strip()]
         for path, local_ws in candidates:
-            if local_ws is not None and list(local_ws) == windows:
+            if local_ws is not None and local_ws[2] == int(found.group(1)):
                 return path
     return next((p for p, local_ws in candidates if local_ws is None),
                 candidates[0][0] if candidates else None)
+
+
+@functools.lru_cache(maxsize=None)
+def _backbone_settings(config: str) -> tuple:
+    """``(arch, local_ws)`` of a config's backbone (parsing a config resolves its toolbox
+    bases: seconds, so once per process)."""
+    from mmengine.config import Config
+    backbone = Config.fromfile(config).model.backbone
+    return str(backbone.get('arch')).lower(), backbone.get('local_ws')
 
 
 def model_cfg_of(config: str):
@@ -177,10 +185,8 @@ def model_cfg_of(config: str):
     return model, cfg.get('default_scope')
 
 
-def check_loads_strictly(config: str, state_dict: Dict[str, torch.Tensor]) -> List[str]:
-    """Mismatches between ``state_dict`` and the model of mmvitplug ``config`` (built on the
-    meta device: shapes only): missing, unexpected and mis-shaped keys, empty when it loads
-    strictly."""
+def target_shapes(config: str) -> Dict[str, torch.Size]:
+    """The state_dict shapes of the model of mmvitplug ``config`` (built on the meta device)."""
     from mmengine.registry import DefaultScope
 
     import mmvitplug  # noqa: F401  (registers the backbones)
@@ -188,8 +194,18 @@ def check_loads_strictly(config: str, state_dict: Dict[str, torch.Tensor]) -> Li
     model_cfg, scope = model_cfg_of(config)
     with DefaultScope.overwrite_default_scope(scope), torch.device('meta'):
         model = MODELS.build(model_cfg)
-    expected = {k: v.shape for k, v in model.state_dict().items()}
-    return mismatches(expected, state_dict)
+    return {k: v.shape for k, v in model.state_dict().items()}
+
+
+def unused_out_norms(state_dict: Dict[str, torch.Tensor],
+                     expected: Dict[str, torch.Size]) -> List[str]:
+    """Keys of backbone output norms that the target model does not have because its backbone
+    outputs fewer stages: the authors' dense backbones keep a norm on every stage, while e.g.
+    mmvitplug's RetinaNet takes strides 8-32 only (the stages the authors' FPN reads with
+    ``start_level=1``). Those norms never affect the output."""
+    return [k for k in state_dict
+            if re.match(r'backbone\.norm\d+\.', k) and k not in expected
+            and not any(e.startswith(k.rsplit('.', 1)[0] + '.') for e in expected)]
 
 
 def mismatches(expected: Dict[str, torch.Size], state_dict: Dict[str, torch.Tensor]) -> List[str]:
