@@ -5,7 +5,7 @@ mmvitplug checkpoint.
 
     python tools/model_converters/biformer_to_mmvitplug.py biformer_small_best.pth \
         checkpoints/biformer-small_in1k.pth
-    python tools/model_converters/biformer_to_mmvitplug.py maskrcnn_1x_biformer_small.pth \
+    python tools/model_converters/biformer_to_mmvitplug.py AUTHORS_MASKRCNN_SMALL.pth \
         checkpoints/mask-rcnn_biformer-small_fpn_1x_coco.pth
 
 The kind of file is recognised from its keys. A classifier becomes mmpretrain

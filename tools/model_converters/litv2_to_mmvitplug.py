@@ -3,7 +3,7 @@
 released COCO / ADE20K models - into an mmvitplug checkpoint.
 
     python tools/model_converters/litv2_to_mmvitplug.py litv2_s.pth checkpoints/litv2-s_in1k.pth
-    python tools/model_converters/litv2_to_mmvitplug.py mask_rcnn_litv2_s_1x.pth \
+    python tools/model_converters/litv2_to_mmvitplug.py mask_rcnn_litv2_s_fpn_1x_coco.pth \
         checkpoints/mask-rcnn_litv2-s_fpn_1x_coco.pth
 
 The kind of file is recognised from its keys. A classifier becomes mmpretrain
