@@ -1,4 +1,6 @@
 """Layer-wise lr decay driven by backbone.get_layer_depth, from mmdet, mmseg and mmpretrain."""
+import math
+
 import pytest
 import torch
 from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS, init_default_scope
@@ -142,18 +144,32 @@ def test_warmup_cosine_is_mmengines_linear_then_cosine():
         WarmupCosineLR(optimizer(), warmup=5)
 
 
+def test_warmup_cosine_from_begin_is_timms_shape():
+    """cosine_from_begin: the authors' timm schedulers, whose cosine spans the whole schedule
+    and whose warm-up ramps towards the full rate at step ``warmup``, then jumps onto the
+    cosine there (here: half-way down a 4-step cosine at step 2)."""
+    from mmvitplug.models import WarmupCosineLR
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    scheduler = WarmupCosineLR(optimizer, warmup=2, warmup_start_factor=0.2, eta_min=0.1,
+                               end=4, by_epoch=False, cosine_from_begin=True)
+    rates = _lrs([scheduler], optimizer, 6)[:, 0].tolist()
+    cos = [0.1 + 0.9 * (1 + math.cos(math.pi * t / 4)) / 2 for t in range(4)]
+    expected = [0.2, 0.6, cos[2], cos[3], cos[3], cos[3]]  # the last rate stays after `end`
+    assert rates == pytest.approx(expected, abs=1e-12)
+
+
 def test_imagenet_configs_change_only_their_own_schedule_numbers():
     from mmengine.config import Config
 
     from conftest import REPO
     recipe = dict(type='WarmupCosineLR', warmup=20, warmup_start_factor=1e-3, eta_min=1e-5,
-                  end=300, by_epoch=True, convert_to_iter_based=True)
+                  end=300, cosine_from_begin=True, by_epoch=True, convert_to_iter_based=True)
     for config, changes in (('litv2/litv2-s_in1k.py', {}),
                             ('fastervit/fastervit-2_in1k.py',
-                             dict(warmup_start_factor=2e-4, eta_min=5e-6)),
+                             dict(warmup_start_factor=2e-4, eta_min=5e-6, end=310)),
                             ('fastervit/fastervit-3_in1k.py',
-                             dict(warmup=35, warmup_start_factor=2e-4, eta_min=5e-6)),
+                             dict(warmup=35, warmup_start_factor=2e-4, eta_min=5e-6, end=310)),
                             ('biformer/biformer-base_in1k.py',
-                             dict(warmup=5, warmup_start_factor=2e-3))):
+                             dict(warmup=5, convert_to_iter_based=False))):
         cfg = Config.fromfile(str(REPO / 'configs' / config))
         assert cfg.param_scheduler.to_dict() == dict(recipe, **changes), config

@@ -5,9 +5,7 @@
 # parameters and biases exempt, timm's rule), repeated augmentation, EMA 0.99996, drop path 0.1
 # (the arch default). 7x7 regions per map (n_win=7) as at ImageNet resolution.
 # Released weights: 81.4 top-1.
-# Differences: float32 unless `--amp` (the authors: torch native AMP); the warm-up reaches the
-# full rate at epoch 4 and the cosine runs over epochs 5-300, where timm's warm-up ends at epoch
-# 5 in a cosine over epochs 0-300 (WarmupCosineLR's shape: rates up to 3% higher mid-schedule).
+# Differences: float32 unless `--amp` (the authors: torch native AMP).
 #   python tools/train.py configs/biformer/biformer-tiny_in1k.py
 #   python tools/test.py configs/biformer/biformer-tiny_in1k.py checkpoints/biformer-tiny_in1k.pth
 _base_ = ['../_base_/recipes/imagenet_1k.py']

@@ -1,16 +1,14 @@
 # FasterViT-0 on ImageNet-1K with the authors' recipe (NVlabs/FasterViT
 # fastervit/configs/faster_vit_0_224_1k.yaml, fastervit/train.py, timm's scheduler factory):
-# 320 epochs, 20 warm-up epochs from 1e-6 then cosine decay to 5e-6 at epoch 310 and 10
-# cool-down epochs at 5e-6 (timm's `epochs + cooldown_epochs`), stepped per iteration; lr 5e-3
+# 320 epochs: a cosine decay to 5e-6 over epochs 0-310 whose first 20 epochs are a warm-up from
+# 1e-6, then 10 cool-down epochs at 5e-6 (timm's `epochs + cooldown_epochs`), per iteration; lr 5e-3
 # for 4096 images per step (32 GPUs x 128), AdamW (eps 1e-8), weight decay 0.05 on weights only
 # (1-D parameters and biases exempt, timm's rule), drop path 0.2, EMA 0.9998, gradient clipping
 # 5.0. The weight decays are the yaml files'; TRAINING.md's commands pass 0.005 for
 # FasterViT-0..3 and 0.12 for -6 (the yaml files: 0.05, 0.075 for -3, 0.15 for -6).
 # Differences: MESA (the authors' self-distillation regulariser: weight 0 for FasterViT-0,
 # 0.5-5.0 for -1..-6 in the yaml files) is not reproduced; float32 unless `--amp` (the authors:
-# native AMP); timm's training interpolation 'random' (bilinear or bicubic) is bicubic here;
-# the cosine starts after the warm-up (WarmupCosineLR), where timm's warm-up enters a cosine
-# over epochs 0-310.
+# native AMP); timm's training interpolation 'random' (bilinear or bicubic) is bicubic here.
 #   python tools/train.py configs/fastervit/fastervit-0_in1k.py
 #   python tools/test.py configs/fastervit/fastervit-0_in1k.py checkpoints/fastervit-0_in1k.pth
 _base_ = ['../_base_/recipes/imagenet_1k.py']

@@ -3,8 +3,7 @@
 # 1e-3 for 1024 images per step (8 GPUs x 128), weight decay 0.05, gradient clipping 5.0, drop
 # path 0.2, the offset convs' weights of the deformable token merging at 0.01x the learning rate
 # (their biases, 1-D, fall in the authors' no-decay group first and keep the full rate).
-# Differences: float32 unless `--amp` (the authors: apex AMP O1); the cosine starts after the
-# warm-up (WarmupCosineLR), where timm's warm-up enters a cosine over all 300 epochs.
+# Differences: float32 unless `--amp` (the authors: apex AMP O1).
 # Released weights: 82.0 top-1.
 #   python tools/train.py configs/litv2/litv2-s_in1k.py
 #   python tools/test.py configs/litv2/litv2-s_in1k.py checkpoints/litv2-s_in1k.pth

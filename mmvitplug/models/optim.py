@@ -114,13 +114,20 @@ class WarmupCosineLR(LRSchedulerMixin, _ParamScheduler):
         warmup_start_factor: the first step's fraction of each group's rate.
         eta_min: the rate the cosine decays to (absolute, every group).
         begin, end: where the schedule starts and ends (``end`` is needed).
+        cosine_from_begin: False (default): the cosine starts where the warm-up ends, as the
+            mmengine chain above. True: the cosine spans ``[begin, end]`` and the warm-up
+            replaces its first steps, as timm's ``CosineLRScheduler`` (the authors' ImageNet
+            trainers): the rate ramps from ``warmup_start_factor`` towards the full rate over
+            ``warmup`` steps (``start + (1 - start) * t / warmup``), then follows the cosine
+            from its value at ``warmup``.
         last_step, by_epoch, verbose: as mmengine's schedulers (``convert_to_iter_based=True``
             in the config steps per iteration, warm-up included).
     """
 
     def __init__(self, optimizer, warmup: int, warmup_start_factor: float = 1e-3,
-                 eta_min: float = 0.0, begin: int = 0, end: int = INF, last_step: int = -1,
-                 by_epoch: bool = True, verbose: bool = False) -> None:
+                 eta_min: float = 0.0, begin: int = 0, end: int = INF,
+                 cosine_from_begin: bool = False, last_step: int = -1, by_epoch: bool = True,
+                 verbose: bool = False) -> None:
         if not 0.0 <= warmup_start_factor <= 1.0:
             raise ValueError(f'warmup_start_factor must be in [0, 1], got {warmup_start_factor}')
         if end == INF or not 0 <= warmup < end - begin:
@@ -129,6 +136,7 @@ class WarmupCosineLR(LRSchedulerMixin, _ParamScheduler):
         self.warmup = warmup
         self.warmup_start_factor = warmup_start_factor
         self.eta_min = eta_min
+        self.cosine_from_begin = cosine_from_begin
         super().__init__(optimizer, begin=begin, end=end, last_step=last_step,
                          by_epoch=by_epoch, verbose=verbose)
 
@@ -144,13 +152,18 @@ class WarmupCosineLR(LRSchedulerMixin, _ParamScheduler):
                    end=end if end == INF else int(end * epoch_length), by_epoch=False, **kwargs)
 
     def _get_value(self) -> List[float]:
-        t, warmup = self.last_step, self.warmup
+        t, warmup, span = self.last_step, self.warmup, self.end - self.begin
         if t < warmup:
-            # LinearLR reaches the full rate at its last step (warmup - 1).
-            ramp = 1.0 if warmup <= 1 else t / (warmup - 1)
+            if self.cosine_from_begin:  # timm: the full rate would come at step `warmup`
+                ramp = t / warmup
+            else:  # LinearLR reaches the full rate at its last step (warmup - 1)
+                ramp = 1.0 if warmup <= 1 else t / (warmup - 1)
             factor = self.warmup_start_factor + (1.0 - self.warmup_start_factor) * ramp
             return [base * factor for base in self.base_values]
-        cosine = (1 + math.cos(math.pi * (t - warmup) / (self.end - self.begin - warmup))) / 2
+        if self.cosine_from_begin:
+            cosine = (1 + math.cos(math.pi * t / span)) / 2
+        else:
+            cosine = (1 + math.cos(math.pi * (t - warmup) / (span - warmup))) / 2
         return [self.eta_min + (base - self.eta_min) * cosine for base in self.base_values]
 
 

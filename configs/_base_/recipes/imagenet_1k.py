@@ -4,11 +4,11 @@
 # AdamW with linear warm-up then cosine decay, gradient clipping 5.0, data under data/imagenet.
 # Family configs set the backbone, the head's in_channels and the authors' optimizer values.
 #
-# The schedule is one WarmupCosineLR (mmvitplug: mmengine's LinearLR then CosineAnnealingLR in
-# one dict, stepped per iteration as the authors' timm schedulers), so a config changes only
-# the numbers it needs, e.g. `param_scheduler = dict(warmup=35)`; training past `end` is a
-# cool-down at about eta_min. Defaults: Swin's recipe (warm-up 20 epochs from 1e-3 of the rate,
-# cosine to 1e-5 at epoch 300).
+# The schedule is one WarmupCosineLR (mmvitplug), shaped as the authors' timm schedulers: a
+# cosine over [0, end] whose first `warmup` steps are a linear warm-up (cosine_from_begin),
+# stepped per iteration, so a config changes only the numbers it needs, e.g.
+# `param_scheduler = dict(warmup=35)`; training past `end` is a cool-down at eta_min. Defaults:
+# Swin's recipe (warm-up 20 epochs from 1e-3 of the rate, cosine to 1e-5 at epoch 300).
 _base_ = [
     'mmpretrain::_base_/datasets/imagenet_bs64_swin_224.py',
     'mmpretrain::_base_/schedules/imagenet_bs1024_adamw_swin.py',
@@ -41,5 +41,6 @@ param_scheduler = dict(
     warmup_start_factor=1e-3,
     eta_min=1e-5,
     end=300,
+    cosine_from_begin=True,
     by_epoch=True,
     convert_to_iter_based=True)
