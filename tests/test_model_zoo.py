@@ -1,6 +1,7 @@
 """The model zoo pages (configs/<family>/metafile.yml, model-index.yml, the README tables) agree
 with the configs and with what tools/get_flops.py measures now."""
 import importlib.util
+import re
 
 import pytest
 import yaml
@@ -36,9 +37,13 @@ def test_metafile_lists_every_config_once_and_only_existing_ones(family):
         assert m['In Collection'] == collection
         for key in ('FLOPs', 'Parameters', 'Training Data', 'Architecture'):
             assert m['Metadata'][key], (m['Name'], key)
+        task = model_zoo.task_of(REPO / m['Config'])
         for result in m.get('Results', []):
-            assert result['Source'] == 'paper'  # published numbers, not ours
-            assert result['Task'] == model_zoo.task_of(REPO / m['Config'])[0]
+            # published numbers, not ours: the paper's or the authors' release tables'
+            assert result['Source'] in model_zoo.SOURCES
+            for metric in result['Metrics']:
+                assert metric in task.metrics, (m['Name'], metric)
+                assert result['Task'] == model_zoo.result_task(REPO / m['Config'], metric)
 
 
 @pytest.mark.parametrize('family', model_zoo.FAMILIES)
@@ -65,3 +70,74 @@ def test_drift_is_reported():
     entry['Metadata']['FLOPs'] += 1
     problems = model_zoo.drift(['configs/litv2/litv2-s_in1k.py'], dict(litv2=meta))
     assert len(problems) == 1 and 'FLOPs' in problems[0] and 'measured now' in problems[0]
+
+
+def _configs(prefixes):
+    return [p for f in model_zoo.FAMILIES for p in model_zoo.family_configs(f)
+            if model_zoo.prefix_of(p) in prefixes]
+
+
+def test_published_tables_name_existing_configs():
+    keys = {model_zoo.key_of(p) for f in model_zoo.FAMILIES for p in model_zoo.family_configs(f)}
+    tables = (model_zoo.PAPER_RESULTS, model_zoo.RELEASE_RESULTS, model_zoo.AUTHORS_COSTS,
+              model_zoo.RELEASES)
+    for table in tables:
+        assert set(table) <= keys, sorted(set(table) - keys)
+    assert not set(model_zoo.PAPER_RESULTS) & set(model_zoo.RELEASE_RESULTS)
+    for key, value in {**model_zoo.PAPER_RESULTS, **model_zoo.RELEASE_RESULTS}.items():
+        metrics = model_zoo.task_of(REPO / 'configs' / f'{key}.py').metrics
+        assert set(value) <= set(metrics) if isinstance(value, dict) else value > 0, key
+
+
+def test_authors_released_dense_models_are_listed_with_their_links():
+    # the authors' own dense recipes (Mask R-CNN, RetinaNet, Semantic FPN of BiFormer and
+    # LITv2): each has the authors' release, LITv2's with the checkpoint they link
+    dense = [p for p in _configs(('mask-rcnn_', 'retinanet_', 'fpn_'))
+             if p.parent.name in ('biformer', 'litv2')]
+    assert dense
+    for path in dense:
+        key = model_zoo.key_of(path)
+        assert key in model_zoo.RELEASES, key
+        assert path.parent.name == 'biformer' or model_zoo.RELEASES[key].checkpoint, key
+    for family in ('biformer', 'litv2'):
+        generated = (REPO / 'configs' / family / 'README.md').read_text().split(
+            model_zoo.BEGIN, 1)[1].split(model_zoo.END, 1)[0]
+        for m in metafile(family)['Models']:
+            release = model_zoo.RELEASES.get(model_zoo.key_of(REPO / m['Config']))
+            if release is None or release.checkpoint is None:
+                if release is not None:  # only a training log: no weights claimed
+                    assert 'Converted From' not in m and release.log in generated
+                continue
+            converted = m['Converted From']
+            assert converted['Weights'] == release.checkpoint  # the authors' link, as is
+            assert release.checkpoint.startswith(
+                'https://github.com/ziplab/LITv2/releases/download/')
+            assert f'({release.checkpoint})' in generated and f'({release.log})' in generated
+            assert converted['Command'].split() == [
+                'python', f'tools/model_converters/{family}_to_mmvitplug.py',
+                release.checkpoint.rsplit('/', 1)[1], f'checkpoints/{m["Name"]}.pth']
+
+
+def test_authors_costs_are_numbers_beside_ours():
+    for family in model_zoo.FAMILIES:
+        for m in metafile(family)['Models']:
+            key = model_zoo.key_of(REPO / m['Config'])
+            costs = m['Metadata'].get("Authors' Costs")
+            assert (costs is not None) == (key in model_zoo.AUTHORS_COSTS), key
+            if costs is None:
+                continue
+            assert isinstance(costs['FLOPs (G)'], (int, float)) and costs['FLOPs (G)'] > 0
+            assert re.fullmatch(r'\d+x\d+', costs['Input Size'])  # H x W as they state it
+            params = costs.get('Parameters (M)')
+            if params is not None:  # the same model: parameters agree (FLOPs counters differ)
+                assert isinstance(params, (int, float))
+                assert abs(m['Metadata']['Parameters'] / 1e6 - params) < 0.02 * params, key
+
+
+def test_upernet_is_also_measured_at_512x2048():
+    for path in _configs(('upernet',)):
+        entry = next(m for m in metafile(path.parent.name)['Models']
+                     if m['Config'] == path.relative_to(REPO).as_posix())
+        wide = entry['Metadata']['FLOPs (512x2048)']
+        assert isinstance(wide, int)
+        assert 3 < wide / entry['Metadata']['FLOPs'] < 5  # 4x the pixels of 512x512

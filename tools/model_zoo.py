@@ -4,33 +4,63 @@ ImageNet, detection and segmentation config of the three families, the root ``mo
 importing them, and the generated tables of ``configs/<family>/README.md``.
 
     python tools/model_zoo.py            # measure every config with tools/get_flops.py, write all
-    python tools/model_zoo.py --render   # rewrite the README tables from the metafiles only
+    python tools/model_zoo.py CONFIG ...  # re-measure only these, keep the others' costs
+    python tools/model_zoo.py --render   # measure nothing: rewrite metafiles and README tables
     python tools/model_zoo.py --check [CONFIG ...]  # re-measure, exit 1 if a metafile drifted
 
 Parameters and FLOPs (1 multiply-add = 1 FLOP) are measured now, with ``tools/get_flops.py``'s
 report at its default input size per task (224x224 classification, 800x1280 detection, 512x512
-segmentation); results are the papers' numbers, marked ``Source: paper`` (none is reproduced
-here: we have not trained these configs). ``tests/test_model_zoo.py`` fails when a metafile and
-the configs or the measured costs drift apart.
+segmentation), UPerNet also at 512x2048 (``EXTRA_SHAPES``). Results are published numbers, never
+ours (we have not trained these configs): the papers' (``Source: paper``) or the tables the
+authors publish with their released models (``Source: authors' release``). Beside ours, the
+metafiles keep the parameters and FLOPs the authors publish (``Authors' Costs``) and, for the
+authors' released detectors and segmentors, the checkpoint with the command that converts it
+(``Converted From``). ``tests/test_model_zoo.py`` fails when a metafile and the configs or the
+measured costs drift apart.
 """
 import argparse
 import importlib.util
 import re
 import sys
+import textwrap
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, NamedTuple, Optional, Tuple, Union
 
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 FAMILIES = ('fastervit', 'biformer', 'litv2')
-TASKS = {  # config-name prefix -> (task, dataset, training data, metric, architecture)
-    'cascade_mask_rcnn': ('Instance Segmentation', 'COCO', 'COCO', 'box AP',
-                          ['Cascade Mask R-CNN', 'FPN']),
-    'upernet': ('Semantic Segmentation', 'ADE20K', 'ADE20K', 'mIoU', ['UPerNet']),
-    '': ('Image Classification', 'ImageNet-1k', 'ImageNet-1k', 'Top 1 Accuracy', ['Linear head']),
+
+
+class Task(NamedTuple):
+    """What a config's models do, recognised from the config-name prefix."""
+    task: str  #: the model's task (the README table it is listed in)
+    dataset: str  #: where its results are measured
+    data: str  #: its training data
+    metrics: Tuple[str, ...]  #: the metrics its results report
+    heads: List[str]  #: its architecture beside the backbone
+
+
+TASKS = {  # config-name prefix -> Task; first match wins ('' last: the ImageNet classifiers)
+    'mask-rcnn_': Task('Instance Segmentation', 'COCO', 'COCO', ('box AP', 'mask AP'),
+                       ['Mask R-CNN', 'FPN']),
+    'retinanet_': Task('Object Detection', 'COCO', 'COCO', ('box AP',), ['RetinaNet', 'FPN']),
+    'cascade_mask_rcnn': Task('Instance Segmentation', 'COCO', 'COCO', ('box AP',),
+                              ['Cascade Mask R-CNN', 'FPN']),
+    'fpn_': Task('Semantic Segmentation', 'ADE20K', 'ADE20K', ('mIoU',), ['Semantic FPN']),
+    'upernet': Task('Semantic Segmentation', 'ADE20K', 'ADE20K', ('mIoU',), ['UPerNet']),
+    '': Task('Image Classification', 'ImageNet-1k', 'ImageNet-1k', ('Top 1 Accuracy',),
+             ['Linear head']),
 }
+#: The task of a ``Results`` entry per metric, as OpenMMLab's metafiles file them (a Mask R-CNN
+#: has an Object Detection result with its box AP and an Instance Segmentation one with its
+#: mask AP); other metrics are the config's task's.
+METRIC_TASKS = {'box AP': 'Object Detection', 'mask AP': 'Instance Segmentation'}
+#: Input sizes (H, W) measured besides get_flops' default, per config-name prefix: UPerNet at
+#: 512x2048, the ADE20K single-scale test size at which the Swin and FasterViT papers count
+#: UPerNet FLOPs (Swin-T 945 G; FasterViT-2/3/4 974/1076/1290 G).
+EXTRA_SHAPES = {'upernet': ((512, 2048), )}
 COLLECTIONS = {
     'fastervit': dict(
         Name='FasterViT', backbone='FasterViT', converter='fastervit_to_mmvitplug.py',
@@ -53,10 +83,10 @@ COLLECTIONS = {
         Code='https://github.com/ziplab/LITv2',
         Architecture=['HiLo Attention', 'Deformable Token Merging', 'Depthwise Conv FFN']),
 }
-# The papers' numbers for exactly the setting of a config (backbone, head, schedule). Configs
-# whose setting the paper does not report have no entry; the family README names the nearest
-# setting it does report.
-PAPER_RESULTS: Dict[str, float] = {
+# The papers' numbers for exactly the setting of a config (backbone, head, schedule): a number is
+# the config's first metric, a dict names the metrics. Configs whose setting the paper does not
+# report have no entry; the family README names the nearest setting it does report.
+PAPER_RESULTS: Dict[str, Union[float, Dict[str, float]]] = {
     'fastervit/fastervit-0_in1k': 82.1, 'fastervit/fastervit-1_in1k': 83.2,
     'fastervit/fastervit-2_in1k': 84.2, 'fastervit/fastervit-3_in1k': 84.9,
     'fastervit/fastervit-4_in1k': 85.4, 'fastervit/fastervit-5_in1k': 85.6,
@@ -67,8 +97,132 @@ PAPER_RESULTS: Dict[str, float] = {
     'fastervit/upernet_fastervit-4_ade20k': 49.1,
     'biformer/biformer-tiny_in1k': 81.4, 'biformer/biformer-small_in1k': 83.8,
     'biformer/biformer-base_in1k': 84.3,
+    # rayleizhu/BiFormer object_detection/README.md and semantic_segmentation/README.md: the
+    # paper's numbers (their columns marked * are later reproductions, not listed here)
+    'biformer/mask-rcnn_biformer-small_fpn_1x_coco': {'box AP': 47.8, 'mask AP': 43.2},
+    'biformer/mask-rcnn_biformer-base_fpn_1x_coco': {'box AP': 48.6, 'mask AP': 43.7},
+    'biformer/retinanet_biformer-small_fpn_1x_coco': 45.9,
+    'biformer/retinanet_biformer-base_fpn_1x_coco': 47.1,
+    'biformer/fpn_biformer-small_80k_ade20k-512x512': 48.9,
+    'biformer/fpn_biformer-base_80k_ade20k-512x512': 49.9,
     'biformer/upernet_ade20k': 49.8, 'biformer/upernet_biformer-base_ade20k': 51.0,
     'litv2/litv2-s_in1k': 82.0, 'litv2/litv2-m_in1k': 83.3, 'litv2/litv2-b_in1k': 83.6,
+}
+# The results the authors publish beside their released trained models (their repository's
+# result tables) for exactly the setting of a config: ziplab/LITv2 detection/README.md and
+# segmentation/README.md (also the root README; unchanged since the release commit b354524).
+RELEASE_RESULTS: Dict[str, Union[float, Dict[str, float]]] = {
+    'litv2/mask-rcnn_litv2-s_fpn_1x_coco': {'box AP': 44.9, 'mask AP': 40.8},
+    'litv2/mask-rcnn_litv2-s-ws4_fpn_1x_coco': {'box AP': 44.7, 'mask AP': 40.7},
+    'litv2/mask-rcnn_litv2-m_fpn_1x_coco': {'box AP': 46.8, 'mask AP': 42.3},
+    'litv2/mask-rcnn_litv2-m-ws4_fpn_1x_coco': {'box AP': 46.5, 'mask AP': 42.0},
+    'litv2/mask-rcnn_litv2-b_fpn_1x_coco': {'box AP': 47.3, 'mask AP': 42.6},
+    'litv2/mask-rcnn_litv2-b-ws4_fpn_1x_coco': {'box AP': 46.8, 'mask AP': 42.3},
+    'litv2/retinanet_litv2-s_fpn_1x_coco': 44.0, 'litv2/retinanet_litv2-s-ws4_fpn_1x_coco': 43.7,
+    'litv2/retinanet_litv2-m_fpn_1x_coco': 46.0, 'litv2/retinanet_litv2-m-ws4_fpn_1x_coco': 45.8,
+    'litv2/retinanet_litv2-b_fpn_1x_coco': 46.7, 'litv2/retinanet_litv2-b-ws4_fpn_1x_coco': 46.3,
+    'litv2/fpn_litv2-s_80k_ade20k-512x512': 44.3, 'litv2/fpn_litv2-m_80k_ade20k-512x512': 45.7,
+    'litv2/fpn_litv2-b_80k_ade20k-512x512': 47.2,
+}
+SOURCES = {'paper': PAPER_RESULTS, "authors' release": RELEASE_RESULTS}
+
+_LITV2_DET = 'https://github.com/ziplab/LITv2/blob/main/detection/README.md'
+_LITV2_SEG = 'https://github.com/ziplab/LITv2/blob/main/segmentation/README.md'
+
+
+class Costs(NamedTuple):
+    """The parameters and FLOPs the authors publish for a config's setting."""
+    params_m: Optional[float]  #: parameters (M), None where not published
+    gflops: float  #: FLOPs (G; their counters count one multiply-add as one FLOP)
+    input: str  #: the input size they state, H x W
+    source: str  #: where: 'paper' or the page of their table
+
+
+def _litv2_det(params_m: float, gflops: float) -> Costs:
+    # their get_flops: "Input shape: (3, 1280, 800)" (mmdet's default shape, H x W)
+    return Costs(params_m, gflops, '1280x800', _LITV2_DET)
+
+
+def _litv2_seg(params_m: float, gflops: float) -> Costs:
+    return Costs(params_m, gflops, '512x512', _LITV2_SEG)
+
+
+AUTHORS_COSTS: Dict[str, Costs] = {
+    # ziplab/LITv2 detection/README.md (RetinaNet-S also as its get_flops output: 242.39 G,
+    # 38.01 M) and segmentation/README.md (Semantic FPN-S: 41.29 G, 31.45 M)
+    'litv2/mask-rcnn_litv2-s_fpn_1x_coco': _litv2_det(47, 261),
+    'litv2/mask-rcnn_litv2-s-ws4_fpn_1x_coco': _litv2_det(47, 249),
+    'litv2/mask-rcnn_litv2-m_fpn_1x_coco': _litv2_det(68, 367),
+    'litv2/mask-rcnn_litv2-m-ws4_fpn_1x_coco': _litv2_det(68, 315),
+    'litv2/mask-rcnn_litv2-b_fpn_1x_coco': _litv2_det(106, 500),
+    'litv2/mask-rcnn_litv2-b-ws4_fpn_1x_coco': _litv2_det(106, 449),
+    'litv2/retinanet_litv2-s_fpn_1x_coco': _litv2_det(38.01, 242.39),
+    'litv2/retinanet_litv2-s-ws4_fpn_1x_coco': _litv2_det(38, 230),
+    'litv2/retinanet_litv2-m_fpn_1x_coco': _litv2_det(59, 348),
+    'litv2/retinanet_litv2-m-ws4_fpn_1x_coco': _litv2_det(59, 312),
+    'litv2/retinanet_litv2-b_fpn_1x_coco': _litv2_det(97, 481),
+    'litv2/retinanet_litv2-b-ws4_fpn_1x_coco': _litv2_det(97, 430),
+    'litv2/fpn_litv2-s_80k_ade20k-512x512': _litv2_seg(31.45, 41.29),
+    'litv2/fpn_litv2-m_80k_ade20k-512x512': _litv2_seg(52, 63),
+    'litv2/fpn_litv2-b_80k_ade20k-512x512': _litv2_seg(90, 93),
+    # the FasterViT paper's ADE20K table (UPerNet FLOPs at 512x2048)
+    'fastervit/upernet_ade20k': Costs(None, 974, '512x2048', 'paper'),
+    'fastervit/upernet_fastervit-3_ade20k': Costs(None, 1076, '512x2048', 'paper'),
+    'fastervit/upernet_fastervit-4_ade20k': Costs(None, 1290, '512x2048', 'paper'),
+}
+
+
+class Release(NamedTuple):
+    """The authors' trained model of exactly a config's setting, as their README links it."""
+    log: str  #: its training log
+    checkpoint: Optional[str] = None  #: the trained checkpoint (None: they link none)
+
+
+_LITV2_FILES = 'https://github.com/ziplab/LITv2/releases/download/v1.0/'
+
+
+def _litv2(stem: str) -> Release:
+    """A LITv2 release: ``<stem>.pth`` and ``<stem>_log.json`` of the authors' v1.0 assets."""
+    return Release(f'{_LITV2_FILES}{stem}_log.json', f'{_LITV2_FILES}{stem}.pth')
+
+
+RELEASES: Dict[str, Release] = {
+    # ziplab/LITv2 detection/README.md, segmentation/README.md: "model & log" per row (the
+    # window-4 files have the window-2 ones' keys: the converter reads the window from the
+    # file's name, ``..._ws_4.pth``, or its saved config)
+    'litv2/mask-rcnn_litv2-s_fpn_1x_coco': _litv2('mask_rcnn_litv2_s_fpn_1x_coco'),
+    'litv2/mask-rcnn_litv2-s-ws4_fpn_1x_coco': _litv2('mask_rcnn_litv2_s_fpn_1x_coco_ws_4'),
+    'litv2/mask-rcnn_litv2-m_fpn_1x_coco': _litv2('mask_rcnn_litv2_m_fpn_1x_coco'),
+    'litv2/mask-rcnn_litv2-m-ws4_fpn_1x_coco': _litv2('mask_rcnn_litv2_m_fpn_1x_coco_ws_4'),
+    'litv2/mask-rcnn_litv2-b_fpn_1x_coco': _litv2('mask_rcnn_litv2_b_fpn_1x_coco'),
+    'litv2/mask-rcnn_litv2-b-ws4_fpn_1x_coco': _litv2('mask_rcnn_litv2_b_fpn_1x_coco_ws_4'),
+    'litv2/retinanet_litv2-s_fpn_1x_coco': _litv2('retinanet_litv2_s_fpn_1x_coco'),
+    'litv2/retinanet_litv2-s-ws4_fpn_1x_coco': _litv2('retinanet_litv2_s_fpn_1x_coco_ws_4'),
+    'litv2/retinanet_litv2-m_fpn_1x_coco': _litv2('retinanet_litv2_m_fpn_1x_coco'),
+    'litv2/retinanet_litv2-m-ws4_fpn_1x_coco': _litv2('retinanet_litv2_m_fpn_1x_coco_ws_4'),
+    'litv2/retinanet_litv2-b_fpn_1x_coco': _litv2('retinanet_litv2_b_fpn_1x_coco'),
+    'litv2/retinanet_litv2-b-ws4_fpn_1x_coco': _litv2('retinanet_litv2_b_fpn_1x_coco_ws_4'),
+    'litv2/fpn_litv2-s_80k_ade20k-512x512': _litv2('litv2_s_fpn_r50_512x512_80k_ade20k'),
+    'litv2/fpn_litv2-m_80k_ade20k-512x512': _litv2('litv2_m_fpn_r50_512x512_80k_ade20k'),
+    'litv2/fpn_litv2-b_80k_ade20k-512x512': _litv2('litv2_b_fpn_r50_512x512_80k_ade20k'),
+    # rayleizhu/BiFormer object_detection/README.md, semantic_segmentation/README.md: a log
+    # (OneDrive) per row, no trained checkpoint
+    'biformer/mask-rcnn_biformer-small_fpn_1x_coco': Release(
+        'https://1drv.ms/u/s!AkBbczdRlZvChgmyNozEQrrsfOdG?e=aOCj2A'),
+    'biformer/mask-rcnn_biformer-base_fpn_1x_coco': Release(
+        'https://1drv.ms/u/s!AkBbczdRlZvChhF-itieos4fg28D?e=Gor6oV'),
+    'biformer/retinanet_biformer-small_fpn_1x_coco': Release(
+        'https://1drv.ms/u/s!AkBbczdRlZvChhKipB3XMN4_nIvO?e=TYZzFc'),
+    'biformer/retinanet_biformer-base_fpn_1x_coco': Release(
+        'https://1drv.ms/u/s!AkBbczdRlZvChg-8GDypSY9leBsm?e=FyJQm1'),
+    'biformer/fpn_biformer-small_80k_ade20k-512x512': Release(
+        'https://1drv.ms/u/s!AkBbczdRlZvChSjgc05WLlcybVSL?e=CmnxZd'),
+    'biformer/fpn_biformer-base_80k_ade20k-512x512': Release(
+        'https://1drv.ms/u/s!AkBbczdRlZvChSmDV-OKBxckin52?e=zw7PaD'),
+    'biformer/upernet_ade20k': Release(
+        'https://1drv.ms/u/s!AkBbczdRlZvChSoPnL0axfXOKP9M?e=xk5Ard'),
+    'biformer/upernet_biformer-base_ade20k': Release(
+        'https://1drv.ms/u/s!AkBbczdRlZvChSscYzL_UEd8spSi?e=DXjhbY'),
 }
 BEGIN = '<!-- model zoo tables: generated by tools/model_zoo.py, do not edit by hand -->'
 END = '<!-- end of generated tables -->'
@@ -79,8 +233,43 @@ def family_configs(family: str) -> List[Path]:
     return sorted((REPO / 'configs' / family).glob('*.py'))
 
 
-def task_of(path: Path) -> tuple:
-    return next(v for prefix, v in TASKS.items() if path.name.startswith(prefix))
+def prefix_of(path: Path) -> str:
+    """The ``TASKS`` key of a config (its name's prefix; '' for the ImageNet classifiers)."""
+    return next(prefix for prefix in TASKS if Path(path).name.startswith(prefix))
+
+
+def task_of(path: Path) -> Task:
+    return TASKS[prefix_of(path)]
+
+
+def key_of(path: Path) -> str:
+    """``<family>/<config stem>``: the key of the tables above."""
+    return f'{Path(path).parent.name}/{Path(path).stem}'
+
+
+def extra_shapes(path: Path) -> tuple:
+    """The input sizes (H, W) a config is measured at besides get_flops' default."""
+    return EXTRA_SHAPES.get(prefix_of(path), ())
+
+
+def extra_field(shape: tuple) -> str:
+    return f'FLOPs ({shape[0]}x{shape[1]})'
+
+
+def result_task(path: Path, metric: str) -> str:
+    """The task of a config's ``Results`` entry holding ``metric``."""
+    return METRIC_TASKS.get(metric, task_of(path).task)
+
+
+def published_results(path: Path) -> Tuple[Dict[str, float], Optional[str]]:
+    """The published metrics of a config's setting and their source (empty, None: none)."""
+    key = key_of(path)
+    for source, table in SOURCES.items():
+        if key in table:
+            value = table[key]
+            metrics = value if isinstance(value, dict) else {task_of(path).metrics[0]: value}
+            return dict(metrics), source
+    return {}, None
 
 
 def _get_flops():
@@ -91,13 +280,28 @@ def _get_flops():
 
 
 def measure(path: Path) -> dict:
-    """tools/get_flops.py's report of a config at its default input size, batch 1."""
+    """tools/get_flops.py's report of a config at its default input size, batch 1; with
+    ``extra``: the whole model's FLOPs at each of the config's ``extra_shapes``."""
     import torch
     from mmvitplug.utils.named_models import build_target
     get_flops = _get_flops()
     torch.manual_seed(0)
     target = build_target(str(path.relative_to(REPO)))
-    return get_flops.config_report(target, None, 1)
+    report = get_flops.config_report(target, None, 1)
+    report['extra'] = {extra_field(shape): get_flops.config_report(target, shape, 1)['model'][
+        'macs'] for shape in extra_shapes(path)}
+    return report
+
+
+def report_of(metadata: dict) -> dict:
+    """The part of a get_flops report a metafile entry keeps (to rewrite an entry unmeasured)."""
+    h, w = (int(v) for v in metadata['Input Size'].split('x'))
+    return dict(input=[1, 3, h, w],
+                model=dict(params=metadata['Parameters'], macs=metadata['FLOPs']),
+                backbone=dict(params=metadata['Backbone Parameters'],
+                              macs=metadata['Backbone FLOPs']),
+                extra={k: v for k, v in metadata.items()
+                       if k.startswith('FLOPs (') and isinstance(v, int)})
 
 
 def _backbone_cfg(path: Path) -> dict:
@@ -124,38 +328,68 @@ def _released(family: str) -> dict:
     return getattr(backbones, COLLECTIONS[family]['backbone']).released_checkpoints
 
 
+def release_command(path: Path) -> Optional[str]:
+    """The command that converts the authors' trained model of ``path``'s setting into
+    ``checkpoints/<config name>.pth`` (None: they link no checkpoint)."""
+    release = RELEASES.get(key_of(path))
+    if release is None or release.checkpoint is None:
+        return None
+    family = Path(path).parent.name
+    return (f'python tools/model_converters/{COLLECTIONS[family]["converter"]} '
+            f'{Path(release.checkpoint).name} checkpoints/{Path(path).stem}.pth')
+
+
 def model_entry(family: str, path: Path, report: dict) -> dict:
     """One ``Models`` entry of a metafile."""
-    task, dataset, data, metric, heads = task_of(path)
+    task = task_of(path)
     backbone = _backbone_cfg(path)
     arch = str(backbone.arch)
     _, _, h, w = report['input']
     rel = path.relative_to(REPO).as_posix()
-    key = f'{family}/{path.stem}'
+    key = key_of(path)
     entry = {'Name': path.stem, 'In Collection': COLLECTIONS[family]['Name'], 'Config': rel}
     entry['Metadata'] = {
-        'Training Data': data,
+        'Training Data': task.data,
         'Input Size': f'{h}x{w}',
         'FLOPs': report['model']['macs'],
         'Parameters': report['model']['params'],
         'Backbone FLOPs': report['backbone']['macs'],
         'Backbone Parameters': report['backbone']['params'],
-        'Architecture': [f'{COLLECTIONS[family]["Name"]} ({arch})'] + heads,
     }
-    if task == 'Image Classification':
+    for shape in extra_shapes(path):
+        entry['Metadata'][extra_field(shape)] = report['extra'][extra_field(shape)]
+    entry['Metadata']['Architecture'] = [f'{COLLECTIONS[family]["Name"]} ({arch})'] + task.heads
+    if key in AUTHORS_COSTS:
+        costs = AUTHORS_COSTS[key]
+        published = {'Parameters (M)': costs.params_m, 'FLOPs (G)': costs.gflops,
+                     'Input Size': costs.input, 'Source': costs.source}
+        entry['Metadata']["Authors' Costs"] = {k: v for k, v in published.items()
+                                               if v is not None}
+    if task.task == 'Image Classification':
         url = released_url(family, arch)
         if url:
             entry['Converted From'] = dict(Weights=url, Code=COLLECTIONS[family]['Code'])
     else:
         init = backbone.get('init_cfg') or {}
+        checkpoint = init.get('checkpoint')
         url = released_url(family, arch)
-        if init.get('checkpoint') and url:
-            entry['Metadata']['Pretrained Backbone'] = dict(
-                Checkpoint=init['checkpoint'], Weights=url,
-                Command=converter_command(family, arch, init['checkpoint']))
-    if key in PAPER_RESULTS:
-        entry['Results'] = [dict(Task=task, Dataset=dataset, Metrics={metric: PAPER_RESULTS[key]},
-                                 Source='paper')]
+        if checkpoint and url:
+            pretrained = dict(Checkpoint=checkpoint, Weights=url)
+            if '://' not in checkpoint:  # a URL is downloaded and converted on first use
+                pretrained['Command'] = converter_command(family, arch, checkpoint)
+            entry['Metadata']['Pretrained Backbone'] = pretrained
+        release = RELEASES.get(key)
+        if release is not None and release.checkpoint is not None:
+            entry['Converted From'] = dict(Weights=release.checkpoint,
+                                           Code=COLLECTIONS[family]['Code'], Log=release.log,
+                                           Command=release_command(path))
+    metrics, source = published_results(path)
+    if metrics:
+        results = {}
+        for metric, value in metrics.items():
+            results.setdefault(result_task(path, metric), {})[metric] = value
+        entry['Results'] = [dict(Task=t, Dataset=task.dataset, Metrics=m, Source=source)
+                            for t, m in results.items()]
     return entry
 
 
@@ -185,40 +419,104 @@ def _g(n: int) -> str:
     return f'{n / 1e9:.1f}'
 
 
+def _link(url: str, text: Optional[str] = None) -> str:
+    if '://' not in url or ' ' in url:
+        return url
+    return f'[{text or Path(url).name}]({url})'
+
+
+def _results(model: dict) -> Tuple[Dict[str, float], Optional[str]]:
+    metrics, source = {}, None
+    for result in model.get('Results', []):
+        metrics.update(result['Metrics'])
+        source = result['Source']
+    return metrics, source
+
+
+def _costs_table(rows: List[dict], task: Task) -> List[str]:
+    """One task's table: our measured costs, the authors' published ones, the results."""
+    extras = [k for k in rows[0]['Metadata'] if k.startswith('FLOPs (')]
+    authors = any("Authors' Costs" in m['Metadata'] for m in rows)
+    sources = {_results(m)[1] for m in rows} - {None}
+    label = sources.pop() if len(sources) == 1 else 'paper' if not sources else 'published'
+    header = ['config', 'backbone', 'input', 'params (M)', 'GFLOPs']
+    header += [f'GFLOPs at {k[len("FLOPs ("):-1]}' for k in extras]
+    header += ['backbone params (M)', 'backbone GFLOPs']
+    if authors:
+        header += ["authors' params (M)", "authors' GFLOPs (input)"]
+    header += [f'{metric} ({label})' for metric in task.metrics]
+    out = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+    for m in rows:
+        md = m['Metadata']
+        cells = [f'[{m["Name"]}]({Path(m["Config"]).name})', md['Architecture'][0],
+                 md['Input Size'], _m(md['Parameters']), _g(md['FLOPs'])]
+        cells += [_g(md[k]) for k in extras]
+        cells += [_m(md['Backbone Parameters']), _g(md['Backbone FLOPs'])]
+        if authors:
+            costs = md.get("Authors' Costs")
+            if costs:
+                params = costs.get('Parameters (M)')
+                cells += ['–' if params is None else f'{params:g}',
+                          f'{costs["FLOPs (G)"]:g} ({costs["Input Size"]})']
+            else:
+                cells += ['–', '–']
+        metrics, source = _results(m)
+        for metric in task.metrics:
+            value = metrics.get(metric)
+            cells.append('not reported' if value is None else
+                         f'{value} ({source})' if label == 'published' else str(value))
+        out.append('| ' + ' | '.join(cells) + ' |')
+    return out
+
+
 def render_tables(family: str, meta: dict) -> str:
-    """The README's generated part: one table per task, then the weights table."""
+    """The README's generated part: one table per head architecture, then the authors' trained
+    models and their ImageNet weights."""
     out = []
-    for task, (_, _, _, metric, _) in ((t[0], t) for t in TASKS.values()):
-        rows = [m for m in meta['Models']
-                if task_of(REPO / m['Config'])[0] == task]
+    for prefix, task in TASKS.items():
+        rows = [m for m in meta['Models'] if prefix_of(REPO / m['Config']) == prefix]
         if not rows:
             continue
-        out += [f'### {task} ({rows[0]["Metadata"]["Training Data"]})', '',
-                f'| config | backbone | input | params (M) | GFLOPs | backbone params (M) | '
-                f'backbone GFLOPs | {metric} (paper) |', '|---|---|---|---|---|---|---|---|']
-        for m in rows:
-            md = m['Metadata']
-            result = m.get('Results', [{}])[0].get('Metrics', {}).get(metric, 'not reported')
-            out.append(f'| [{m["Name"]}]({Path(m["Config"]).name}) | {md["Architecture"][0]} | '
-                       f'{md["Input Size"]} | {_m(md["Parameters"])} | {_g(md["FLOPs"])} | '
-                       f'{_m(md["Backbone Parameters"])} | {_g(md["Backbone FLOPs"])} | '
-                       f'{result} |')
+        title = task.task if not prefix else f'{task.heads[0]}: {task.task}'
+        out += [f'### {title} ({task.dataset})', ''] + _costs_table(rows, task) + ['']
+    releases = [(m, RELEASES[key_of(REPO / m['Config'])]) for m in meta['Models']
+                if key_of(REPO / m['Config']) in RELEASES]
+    if releases:
+        linked = [m for m, _ in releases if 'Converted From' in m]
+        note = ("Each checkpoint converts with the command of its row into "
+                '`checkpoints/<config name>.pth`, which loads strictly into the config '
+                '(`tools/test.py CONFIG checkpoints/<config name>.pth`).')
+        if not linked:
+            note = ("The authors' READMEs link a training log for each of these settings, no "
+                    'trained checkpoint: there is nothing to convert.')
+        elif len(linked) < len(releases):
+            note += ' Where the authors link only a log, there is nothing to convert.'
+        note = textwrap.fill(note, 96, break_long_words=False, break_on_hyphens=False)
+        out += ["### The authors' trained models", '', note, '',
+                "| config | authors' checkpoint | authors' log | convert with |",
+                '|---|---|---|---|']
+        for m, release in releases:
+            converted = m.get('Converted From')
+            checkpoint = _link(converted['Weights']) if converted else 'none linked'
+            command = f'`{converted["Command"]}`' if converted else '–'
+            out.append(f'| [{m["Name"]}]({Path(m["Config"]).name}) | {checkpoint} | '
+                       f'{_link(release.log, "log")} | {command} |')
         out.append('')
     weights = {}
     for m in meta['Models']:
         arch = m['Metadata']['Architecture'][0]
-        if 'Converted From' in m:
-            out_path = f'checkpoints/{m["Name"]}.pth'
-            weights[arch] = (m['Converted From']['Weights'], converter_command(
-                family, re.search(r'\((.*)\)', arch).group(1), out_path))
-        elif 'Pretrained Backbone' in m['Metadata'] and arch not in weights:
+        if task_of(REPO / m['Config']).task == 'Image Classification':
+            if 'Converted From' in m:
+                out_path = f'checkpoints/{m["Name"]}.pth'
+                weights[arch] = (m['Converted From']['Weights'], converter_command(
+                    family, re.search(r'\((.*)\)', arch).group(1), out_path))
+        elif m['Metadata'].get('Pretrained Backbone', {}).get('Command') and arch not in weights:
             pre = m['Metadata']['Pretrained Backbone']
             weights[arch] = (pre['Weights'], pre['Command'])
     out += ["### The authors' ImageNet weights", '',
             '| backbone | authors\' checkpoint | convert with |', '|---|---|---|']
     for arch, (url, command) in sorted(weights.items()):
-        link = url if '://' not in url or ' ' in url else f'[{Path(url).name}]({url})'
-        out.append(f'| {arch} | {link} | `{command}` |')
+        out.append(f'| {arch} | {_link(url)} | `{command}` |')
     return '\n'.join(out) + '\n'
 
 
@@ -252,7 +550,7 @@ def drift(configs: List[str], metafiles: Optional[Dict[str, dict]] = None) -> Li
             problems.append(f'{rel}: not in configs/{family}/metafile.yml')
             continue
         now = model_entry(family, REPO / rel, measure(REPO / rel))['Metadata']
-        for key in COSTS:
+        for key in COSTS + tuple(extra_field(s) for s in extra_shapes(REPO / rel)):
             if listed[rel]['Metadata'].get(key) != now[key]:
                 problems.append(f'{rel}: {key} is {listed[rel]["Metadata"].get(key)} in the '
                                 f'metafile, {now[key]} measured now')
@@ -261,8 +559,12 @@ def drift(configs: List[str], metafiles: Optional[Dict[str, dict]] = None) -> Li
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('configs', nargs='*', metavar='CONFIG',
+                        help='measure only these configs; the others keep the costs their '
+                        'metafile lists (default: measure all)')
     parser.add_argument('--render', action='store_true',
-                        help='only rewrite the README tables from the metafiles')
+                        help='measure nothing: rewrite the metafiles (published numbers, '
+                        'weights) and README tables around the costs the metafiles list')
     parser.add_argument('--check', nargs='*', metavar='CONFIG',
                         help='re-measure these configs (default: all) against the metafiles')
     args = parser.parse_args(argv)
@@ -272,26 +574,36 @@ def main(argv=None) -> int:
         problems = drift(configs)
         print('\n'.join(problems) or f'{len(configs)} configs: metafiles are current')
         return 1 if problems else 0
+    if args.render and args.configs:
+        parser.error('--render measures nothing: name no CONFIG')
+    measured = {(REPO / c).resolve().relative_to(REPO).as_posix() for c in args.configs}
+    reuse = args.render or bool(measured)
     for family in FAMILIES:
         meta_path = REPO / 'configs' / family / 'metafile.yml'
-        if args.render:
-            meta = read_metafile(family)
-        else:
-            reports = {}
-            configs = family_configs(family)
-            for i, path in enumerate(configs, 1):
-                start = time.time()
-                rel = path.relative_to(REPO).as_posix()
-                reports[rel] = measure(path)
-                print(f'[{family} {i}/{len(configs)}] {rel}: {time.time() - start:.0f} s',
-                      flush=True)
-            meta = metafile(family, reports)
-            meta_path.write_text(dump_yaml(meta))
+        reports = {}
+        configs = family_configs(family)
+        known = ({m['Config']: m['Metadata'] for m in read_metafile(family)['Models']}
+                 if reuse else {})
+        for i, path in enumerate(configs, 1):
+            start = time.time()
+            rel = path.relative_to(REPO).as_posix()
+            if reuse and rel not in measured:
+                missing = [k for k in ('Input Size',) + tuple(
+                    extra_field(s) for s in extra_shapes(path)) if k not in known.get(rel, {})]
+                if missing:
+                    raise SystemExit(f'error: {rel}: no {missing[0]} in {meta_path.name}: '
+                                     'measure it (name it, or run without CONFIG)')
+                reports[rel] = report_of(known[rel])
+                continue
+            reports[rel] = measure(path)
+            print(f'[{family} {i}/{len(configs)}] {rel}: {time.time() - start:.0f} s',
+                  flush=True)
+        meta = metafile(family, reports)
+        meta_path.write_text(dump_yaml(meta))
         write_readme(family, meta)
         print(f'wrote {meta_path.relative_to(REPO)} and configs/{family}/README.md')
     (REPO / 'model-index.yml').write_text(model_index())
     return 0
-
 
 if __name__ == '__main__':
     sys.exit(main())
