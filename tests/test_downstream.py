@@ -343,6 +343,35 @@ def test_classifier_where_a_detector_is_expected(tmp_path, capsys):
     assert 'is an mmdet model' in err and 'this file is an ImageNet classifier' in err
 
 
+@pytest.mark.skipif(not CASES, reason=f'no reference cases in {DATA}')
+def test_backbone_settings_the_keys_cannot_show_must_match_the_config(tmp_path, capsys):
+    """BiFormer's region count leaves no trace in the keys: given with --config, it must be
+    the target config's (a COCO checkpoint with the ADE20K n_win would give other outputs)."""
+    case = _case(DATA / 'biformer_det_tiny.pt')
+    target = _target_config(tmp_path, 'configs/biformer/retinanet_biformer-small_fpn_1x_coco.py',
+                            case, '')
+    released = dict(case['state_dict'], **{k: v for k, v in _build(target).state_dict().items()
+                                           if not k.startswith('backbone.')})
+    src = tmp_path / 'released.pth'
+    torch.save(dict(state_dict=released), src)
+    config = dict(case['config'], n_win=8)
+    err = _error('biformer', [src, tmp_path / 'o.pth', '--config', repr(config), '--target',
+                              target], capsys)
+    assert "n_win: the checkpoint's 8, the config's 16" in err
+
+
+def test_a_classifier_checks_against_a_given_classifier_config(tmp_path, capsys):
+    src = tmp_path / 'biformer_tiny.pth'
+    torch.save({'model': keys_listing('biformer', 'biformer_tiny')}, src)
+    tiny = REPO / 'configs/biformer/biformer-tiny_in1k.py'
+    assert converter_main('biformer', 'doc', [str(src), str(tmp_path / 'o.pth'), '--target',
+                                              str(tiny)]) == 0
+    assert str(tiny) in capsys.readouterr().out
+    small = REPO / 'configs/biformer/biformer-small_in1k.py'
+    err = _error('biformer', [src, tmp_path / 'o.pth', '--target', small], capsys)
+    assert f'does not load strictly into {small}' in err and 'missing' in err
+
+
 def test_files_of_no_known_layout_get_one_clear_error(tmp_path, capsys):
     odd = tmp_path / 'odd.pth'
     torch.save({'state_dict': {'backbone.stem.weight': torch.zeros(2),

@@ -112,13 +112,15 @@ def convert_checkpoint(family: str, src: str, dst: str, official_config: Optiona
     converter = get_converter(family)
     official, source_meta = _read_official(src, trust_source)
     if downstream.is_downstream(official):
-        meta = _convert_downstream(converter, src, official, source_meta, official_config,
-                                   target_config)
-        converted = meta.pop('state_dict')
+        converted, meta = _convert_downstream(converter, src, official, source_meta,
+                                              official_config, target_config)
     else:
         if target_config is not None:
-            _refuse_classifier_for(target_config, official, converter)
+            _refuse_classifier_for(target_config, official)
         converted, meta = _convert_classifier(converter, official, official_config)
+        if target_config is not None:  # an mmpretrain config: the file must fit it too
+            _check_fits(target_config, converted, 'classifier')
+            meta['target_config'] = str(target_config)
     meta.update(family=family, source=str(src), mmvitplug_version=__version__)
     buffer = io.BytesIO()
     torch.save(dict(state_dict=converted, meta=meta), buffer)
@@ -152,7 +154,7 @@ def _convert_classifier(converter: FamilyConverter, official: Dict[str, torch.Te
 
 def _convert_downstream(converter: FamilyConverter, src: str, official: Dict[str, torch.Tensor],
                         source_meta: dict, official_config: Optional[dict],
-                        target_config: Optional[str]) -> dict:
+                        target_config: Optional[str]) -> Tuple[dict, dict]:
     try:
         model = downstream.convert_downstream(converter, official, official_config)
     except (KeyError, ValueError) as err:
@@ -166,26 +168,37 @@ def _convert_downstream(converter: FamilyConverter, src: str, official: Dict[str
                 f'backbone (arch {model.arch or "not a released variant"}): name the mmvitplug '
                 'config it must load into (--target CONFIG)')
         target_config = str(found)
-    expected = downstream.target_shapes(target_config)
+    target = downstream.target_of(target_config)
     state_dict = dict(model.state_dict)
-    unused = downstream.unused_out_norms(state_dict, expected)
+    unused = downstream.unused_out_norms(state_dict, target.shapes)
     for key in unused:
         del state_dict[key]
-    problems = downstream.mismatches(expected, state_dict)
-    if problems:
-        raise ConversionError(f'the converted {model.task.title} does not load strictly into '
-                              f'{target_config}:\n' + '\n'.join(problems))
+    _check_fits(target_config, state_dict, model.task.title, target)
+    if model.official_settings is not None and target.backbone_settings is not None:
+        differ = downstream.setting_mismatches(model.official_settings, target.backbone_settings)
+        if differ:
+            raise ConversionError(f"the backbone settings given (--config) are not those of "
+                                  f"{target_config}'s backbone:\n  " + '\n  '.join(differ))
     meta = dict(model=model.task.title, task=model.task.name, arch=model.arch,
                 out_norms=list(model.out_norms), official_config=official_config,
-                target_config=str(target_config), unused_keys=unused, state_dict=state_dict)
+                target_config=str(target_config), unused_keys=unused)
     dataset_meta = downstream.dataset_meta_of(source_meta)
     if dataset_meta is not None:
         meta['dataset_meta'] = dataset_meta
-    return meta
+    return state_dict, meta
 
 
-def _refuse_classifier_for(target_config: str, official: Dict[str, torch.Tensor],
-                           converter: FamilyConverter) -> None:
+def _check_fits(config: str, state_dict: Dict[str, torch.Tensor], what: str,
+                target: Optional['downstream.Target'] = None) -> None:
+    """Raise unless ``state_dict`` loads strictly into the model of mmvitplug ``config``."""
+    target = target or downstream.target_of(config)
+    problems = downstream.mismatches(target.shapes, state_dict)
+    if problems:
+        raise ConversionError(f'the converted {what} does not load strictly into {config}:\n'
+                              + '\n'.join(problems))
+
+
+def _refuse_classifier_for(target_config: str, official: Dict[str, torch.Tensor]) -> None:
     """A classifier checkpoint given for a detector or segmentor config: one clear error."""
     from mmengine.config import Config
     scope = Config.fromfile(str(target_config)).get('default_scope')

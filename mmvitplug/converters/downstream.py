@@ -9,7 +9,7 @@ backbone through the family's table (:class:`~.common.FamilyConverter`, with its
 Neck and head keys carry over as they are: mmdet 2.25 -> 3.3 and mmseg 0.30 -> 1.2 kept the key
 names of the necks and heads the authors used (FPN, RPN, Shared2FC box head, FCN mask head,
 RetinaHead, FPNHead, UPerHead, FCNHead); the converter proves it for every file by a strict
-load into the mmvitplug config of the same model (:func:`target_shapes`, :func:`mismatches`).
+load into the mmvitplug config of the same model (:func:`target_of`, :func:`mismatches`).
 """
 import functools
 import re
@@ -77,7 +77,8 @@ class DownstreamModel(NamedTuple):
     state_dict: Dict[str, torch.Tensor]  #: mmvitplug ``backbone.*``, neck and heads unchanged
     out_norms: tuple  #: the backbone's output norms, as the ``out_norms`` option
     arch: Optional[str]  #: arch zoo key of a released variant (None: not one)
-    arch_settings: Optional[dict]  #: the backbone's arch settings where known
+    #: the arch settings the authors' backbone kwargs give (None: recognised from the keys)
+    official_settings: Optional[dict]
 
 
 def convert_downstream(converter: FamilyConverter, state_dict: Dict[str, torch.Tensor],
@@ -113,7 +114,7 @@ def convert_downstream(converter: FamilyConverter, state_dict: Dict[str, torch.T
         settings = converter.backbone_class.arch_settings_of(cfg['arch'])
     else:
         try:
-            arch, settings = converter.infer_arch(backbone)
+            arch, _ = converter.infer_arch(backbone)
         except ValueError:
             pass  # a custom architecture: the target config says which
     return DownstreamModel(task, converted, out_norms_of(backbone_of(converted)), arch, settings)
@@ -185,8 +186,14 @@ def model_cfg_of(config: str):
     return model, cfg.get('default_scope')
 
 
-def target_shapes(config: str) -> Dict[str, torch.Size]:
-    """The state_dict shapes of the model of mmvitplug ``config`` (built on the meta device)."""
+class Target(NamedTuple):
+    """What a checkpoint must fit: the model of an mmvitplug config."""
+    shapes: Dict[str, torch.Size]  #: its state_dict shapes
+    backbone_settings: Optional[dict]  #: its backbone's arch settings (mmvitplug backbones)
+
+
+def target_of(config: str) -> Target:
+    """The model of mmvitplug ``config``, built on the meta device (shapes only)."""
     from mmengine.registry import DefaultScope
 
     import mmvitplug  # noqa: F401  (registers the backbones)
@@ -194,7 +201,17 @@ def target_shapes(config: str) -> Dict[str, torch.Size]:
     model_cfg, scope = model_cfg_of(config)
     with DefaultScope.overwrite_default_scope(scope), torch.device('meta'):
         model = MODELS.build(model_cfg)
-    return {k: v.shape for k, v in model.state_dict().items()}
+    return Target({k: v.shape for k, v in model.state_dict().items()},
+                  getattr(getattr(model, 'backbone', None), 'arch_settings', None))
+
+
+def setting_mismatches(official: dict, target: dict) -> List[str]:
+    """The arch settings (all but the training-only drop path) where the authors' backbone
+    kwargs and a target config's backbone differ: the keys cannot tell them apart (e.g.
+    BiFormer's ``n_win``, LITv2's ``local_ws``), the outputs would."""
+    return [f'{key}: the checkpoint\'s {official[key]!r}, the config\'s {target[key]!r}'
+            for key in sorted(official)
+            if key != 'drop_path_rate' and key in target and official[key] != target[key]]
 
 
 def unused_out_norms(state_dict: Dict[str, torch.Tensor],
