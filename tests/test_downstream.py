@@ -10,12 +10,17 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn as nn
+from mmengine.config import Config
+from mmengine.model import revert_sync_batchnorm
+from mmengine.registry import DefaultScope
 
 from conftest import REPO, keys_listing, reference_dir
 from mmvitplug.converters import CONVERTERS
 from mmvitplug.converters.cli import main as converter_main
+from mmvitplug.converters.downstream import model_cfg_of
 from mmvitplug.models import BiFormer, FasterViT, LITv2
 from mmvitplug.models.layers import LayerNorm2d
+from mmvitplug.registry import MODELS
 
 DATA = REPO / 'tests' / 'data' / 'downstream'
 TINY_LITV2 = dict(embed_dims=32, depths=(1, 1, 2, 1), num_heads=(1, 2, 4, 8), alpha=0.5,
@@ -159,31 +164,26 @@ def _case(path: Path) -> dict:
 def _target_config(tmp_path: Path, base: str, case: dict, heads: str) -> Path:
     """A config inheriting ``base`` with the case's tiny backbone (its arch from the authors'
     kwargs through the converter) and the neck and heads sized for it."""
-    backbone, _ = CONVERTERS[case['family']].backbone_cfg(case['config'], dense=True)
-    widths = [backbone['arch']['embed_dims'] * 2**i if isinstance(
-        backbone['arch']['embed_dims'], int) else backbone['arch']['embed_dims'][i]
-        for i in range(4)]
-    from mmengine.config import Config
+    converter = CONVERTERS[case['family']]
+    arch = converter.backbone_cfg(case['config'], dense=True)[0]['arch']
+    widths = list(converter.backbone_class.arch_settings_of(arch)['embed_dims'])
     outputs = Config.fromfile(str(REPO / base)).model.backbone.get('out_indices', range(4))
-    scope = 'mmdet' if case['task'] == 'det' else 'mmseg'
-    if scope == 'mmdet':
+    if case['task'] == 'det':
         parts = f"neck=dict(in_channels={[widths[i] for i in outputs]}), {heads}"
     elif 'upernet' in base:
-        parts = f"decode_head=dict(in_channels={widths}), auxiliary_head=dict(in_channels={widths[2]})"
+        parts = (f'decode_head=dict(in_channels={widths}), '
+                 f'auxiliary_head=dict(in_channels={widths[2]})')
     else:
-        parts = f"neck=dict(in_channels={widths})"
+        parts = f'neck=dict(in_channels={widths})'
     path = tmp_path / f'target_{Path(base).stem}.py'
-    path.write_text(f"_base_ = [{str(REPO / base)!r}]\n"
-                    f"model = dict(backbone=dict(arch=dict(_delete_=True, **{backbone['arch']!r})), "
-                    f"{parts})\n")
+    path.write_text(f'_base_ = [{str(REPO / base)!r}]\n'
+                    f'model = dict(backbone=dict(arch=dict(_delete_=True, **{arch!r})), '
+                    f'{parts})\n')
     return path
 
 
 def _build(config: Path):
-    from mmvitplug.converters.downstream import model_cfg_of
-    from mmengine.registry import DefaultScope
-    from mmengine.model import revert_sync_batchnorm
-    from mmvitplug.registry import MODELS
+    """The model of ``config`` (SyncBN reverted: one process)."""
     model_cfg, scope = model_cfg_of(str(config))
     with DefaultScope.overwrite_default_scope(scope):
         return revert_sync_batchnorm(MODELS.build(model_cfg))
@@ -232,8 +232,6 @@ def test_released_checkpoint_converts_loads_strictly_and_gives_the_authors_outpu
         _assert_authors_outputs(model.backbone, case)
 
     # The released file also initialises a backbone directly (converted on the fly).
-    from mmvitplug.converters.downstream import model_cfg_of
-    from mmvitplug.registry import MODELS
     cfg, _ = model_cfg_of(str(target))
     backbone = MODELS.build(dict(cfg.backbone, init_cfg=dict(
         type='Pretrained', checkpoint=str(src), prefix='backbone.'))).eval()
@@ -264,10 +262,6 @@ def _released_maskrcnn(path: Path, family: str, listing: str, norms: dict,
     (mmdet 2.x): their dense backbone's keys - the classifier's without its head and final
     norm, plus the fresh output norms ``norms`` (key prefix -> width) - under ``backbone.``,
     and the neck and heads of mmdet's Mask R-CNN (shapes from ``config``)."""
-    from mmengine.registry import DefaultScope
-
-    from mmvitplug.converters.downstream import model_cfg_of
-    from mmvitplug.registry import MODELS
     released = {f'backbone.{k}': _zeros(v.shape) if v.is_floating_point() else v
                 for k, v in keys_listing(family, listing).items()
                 if not k.startswith(('head.', 'norm.'))}
@@ -312,7 +306,8 @@ def test_the_authors_file_name_picks_the_window_variant(tmp_path, capsys):
     (``..._ws_4.pth``) picks the ws4 config, as the saved config text would."""
     norms = {f'norm{i}': 96 * 2**i for i in (1, 2, 3)}  # the detection backbone's
     released = _released_maskrcnn(tmp_path / 'mask_rcnn_litv2_s_fpn_1x_coco.pth', 'litv2',
-                                  'LITv2-S', norms, 'configs/litv2/mask-rcnn_litv2-s_fpn_1x_coco.py')
+                                  'LITv2-S', norms,
+                                  'configs/litv2/mask-rcnn_litv2-s_fpn_1x_coco.py')
     ws4 = released.with_name('mask_rcnn_litv2_s_fpn_1x_coco_ws_4.pth')
     ws4.write_bytes(released.read_bytes())
     for src, config in ((released, 'mask-rcnn_litv2-s_fpn_1x_coco'),

@@ -98,10 +98,12 @@ def load_pretrained(backbone, init_cfg: dict) -> LoadReport:
     ``checkpoint`` is a file or an http(s) URL (downloaded once into the checkpoint cache,
     :func:`download`); the authors' release may be named directly: it is converted on the fly.
     ``trust_source=True`` unpickles a file that safe loading refuses (only for files from a
-    trusted source). ``prefix`` selects and strips the keys of a whole-model checkpoint (``'backbone.'`` for the
-    converters' files and for detectors, segmentors and classifiers). ``max_unloaded`` is the
-    share of the backbone's values (elements of parameters and buffers) that may stay
-    unloaded or mis-shaped; set it to 1.0 to load whatever fits on purpose.
+    trusted source). ``prefix`` selects and strips the keys of a whole-model checkpoint
+    (``'backbone.'`` for the converters' files and for detectors, segmentors and classifiers;
+    the authors' released detectors and segmentors are converted on the fly too). A
+    classifier's final norm is not loaded into a fresh last output norm (``out_norms``).
+    ``max_unloaded`` is the share of the backbone's values (elements of parameters and buffers)
+    that may stay unloaded or mis-shaped; set it to 1.0 to load whatever fits on purpose.
 
     Raises:
         CheckpointError: the file does not load (see :func:`read_checkpoint`), holds NaN/inf,
