@@ -16,7 +16,7 @@ import torch
 from conftest import REPO
 from mmvitplug.converters import CONVERTERS
 from mmvitplug.converters.cli import main as converter_main
-from test_downstream import _build
+from test_downstream import _build, _case
 
 DATA = REPO / 'tests' / 'data' / 'downstream' / 'whole'
 CASES = sorted(DATA.glob('*.pt'))
@@ -26,10 +26,6 @@ SHIPPED = {'RetinaNet': 'configs/litv2/retinanet_litv2-s_fpn_1x_coco.py'}
 COMPARED = ('outputs', 'neck_outputs', 'cls_scores', 'bbox_preds')
 #: largest difference allowed, relative to the largest absolute value of each tensor
 REL_TOL = 1e-4
-
-
-def _case(path: Path) -> dict:
-    return torch.load(path, map_location='cpu', weights_only=True)
 
 
 def _target_config(tmp_path: Path, case: dict) -> Path:

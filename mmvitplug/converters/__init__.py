@@ -203,7 +203,7 @@ def _refuse_classifier_for(target_config: str, official: Dict[str, torch.Tensor]
     from mmengine.config import Config
     scope = Config.fromfile(str(target_config)).get('default_scope')
     if scope in ('mmdet', 'mmseg'):
-        what = ('an ImageNet classifier' if any(k.startswith('head.') for k in official) else
+        what = ('an ImageNet classifier' if downstream.is_classifier(official) else
                 'not a detector or segmentor')
         raise ConversionError(
             f'{target_config} is an {scope} model, so a detector/segmentor checkpoint (keys '

@@ -59,6 +59,12 @@ def is_downstream(state_dict: Dict[str, torch.Tensor]) -> bool:
         k.startswith(MODEL_PARTS) for k in state_dict)
 
 
+def is_classifier(state_dict: Dict[str, torch.Tensor]) -> bool:
+    """Whether ``state_dict`` is an image classifier's (converted: ``head.fc.*``; the authors'
+    layout: ``head.*``) rather than a detector's or segmentor's."""
+    return any(k.startswith('head.') for k in state_dict)
+
+
 def backbone_of(state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
     """The ``backbone.*`` entries, prefix stripped."""
     return {k[len(BACKBONE):]: v for k, v in state_dict.items() if k.startswith(BACKBONE)}

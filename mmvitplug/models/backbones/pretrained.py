@@ -75,12 +75,6 @@ def _authors_layout(backbone, state_dict: Dict[str, torch.Tensor]) -> Optional[d
     return {k[len('backbone.'):]: v for k, v in converted.items() if k.startswith('backbone.')}
 
 
-def _is_classifier(state_dict: Dict[str, torch.Tensor]) -> bool:
-    """Whether a checkpoint is an image classifier's (converted: ``head.fc.*``; the authors'
-    layout: ``head.*``) rather than a detector's or segmentor's."""
-    return any(k.startswith('head.') for k in state_dict)
-
-
 def _without_classifier_norm(backbone, weights: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
     """``weights`` (backbone keys of a classifier checkpoint) without the classifier's final
     norm when the backbone's last output norm starts fresh (``out_norms``), as the authors'
@@ -125,7 +119,8 @@ def load_pretrained(backbone, init_cfg: dict) -> LoadReport:
     own = backbone.state_dict()
     selected = {backbone.current_key(k[len(prefix):]): v for k, v in state_dict.items()
                 if k.startswith(prefix)}
-    classifier = _is_classifier(state_dict)
+    from mmvitplug.converters.downstream import is_classifier
+    classifier = is_classifier(state_dict)
     if classifier:
         selected = _without_classifier_norm(backbone, selected)
     report = match_state_dict(own, selected)
