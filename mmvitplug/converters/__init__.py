@@ -15,7 +15,7 @@ from typing import Dict, Optional, Tuple
 
 import torch
 
-from . import biformer, downstream, fastervit, litv2
+from . import biformer, dino, downstream, fastervit, litv2
 from ..utils.checkpoint import (CheckpointError, atomic_write, check_finite, read_checkpoint,
                                 state_dict_of)
 from .common import FamilyConverter
@@ -89,7 +89,9 @@ def convert_checkpoint(family: str, src: str, dst: str, official_config: Optiona
       (``backbone.*``, ``head.fc.*``), checked against the classifier of ``official_config``
       (without it, the released variant recognised from the key layout);
     * the authors' released detector or segmentor (mmdet 2.x/3.x, mmseg 0.x/1.x; see
-      :mod:`.downstream`): the output holds the same model's keys for mmvitplug's backbone,
+      :mod:`.downstream`; or IDEA-Research DINO's layout, FasterViT's detector, converted to
+      mmdet's DINO, see :mod:`.dino`): the output holds the same model's keys for mmvitplug's
+      backbone,
       checked to load strictly into ``target_config`` (default: the shipped config of the
       recognised model and variant); ``official_config`` is then the kwargs of the authors'
       dense backbone.
@@ -111,7 +113,7 @@ def convert_checkpoint(family: str, src: str, dst: str, official_config: Optiona
 
     converter = get_converter(family)
     official, source_meta = _read_official(src, trust_source)
-    if downstream.is_downstream(official):
+    if downstream.is_downstream(official) or dino.is_idea_dino(official):
         converted, meta = _convert_downstream(converter, src, official, source_meta,
                                               official_config, target_config)
     else:
@@ -156,7 +158,10 @@ def _convert_downstream(converter: FamilyConverter, src: str, official: Dict[str
                         source_meta: dict, official_config: Optional[dict],
                         target_config: Optional[str]) -> Tuple[dict, dict]:
     try:
-        model = downstream.convert_downstream(converter, official, official_config)
+        if dino.is_idea_dino(official):
+            model = dino.convert_idea_dino(converter, official, official_config)
+        else:
+            model = downstream.convert_downstream(converter, official, official_config)
     except (KeyError, ValueError) as err:
         raise ConversionError(f'{err}') from None
     if target_config is None:
@@ -169,7 +174,12 @@ def _convert_downstream(converter: FamilyConverter, src: str, official: Dict[str
                 'config it must load into (--target CONFIG)')
         target_config = str(found)
     target = downstream.target_of(target_config)
-    state_dict = dict(model.state_dict)
+    state_dict, coco_ids = dict(model.state_dict), False
+    if model.task is dino.TASK:
+        try:
+            state_dict, coco_ids = dino.fit_classes(state_dict, target.shapes)
+        except ValueError as err:
+            raise ConversionError(f'{err} ({target_config})') from None
     unused = downstream.unused_out_norms(state_dict, target.shapes)
     for key in unused:
         del state_dict[key]
@@ -182,7 +192,11 @@ def _convert_downstream(converter: FamilyConverter, src: str, official: Dict[str
     meta = dict(model=model.task.title, task=model.task.name, arch=model.arch,
                 out_norms=list(model.out_norms), official_config=official_config,
                 target_config=str(target_config), unused_keys=unused)
-    dataset_meta = downstream.dataset_meta_of(source_meta)
+    dataset_meta = (dino.coco_dataset_meta() if coco_ids else
+                    downstream.dataset_meta_of(source_meta))
+    warning = dino.carrier_token_warning(converter, official)
+    if warning is not None and model.task is dino.TASK:
+        meta['warnings'] = [warning]
     if dataset_meta is not None:
         meta['dataset_meta'] = dataset_meta
     return state_dict, meta

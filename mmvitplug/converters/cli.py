@@ -11,7 +11,8 @@ def main(family: str, doc: str, argv=None) -> int:
     parser = argparse.ArgumentParser(description=doc.split('\n\n')[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('src', help="official checkpoint: the authors' ImageNet classifier, or "
-                        'their released detector / segmentor (mmdet 2.x/3.x, mmseg 0.x/1.x)')
+                        'their released detector / segmentor (mmdet 2.x/3.x, mmseg 0.x/1.x, '
+                        "IDEA-Research DINO's layout)")
     parser.add_argument('dst', help='output checkpoint')
     parser.add_argument('--config', help='official constructor kwargs as a Python dict literal, '
                         "e.g. \"{'embed_dim': 96, 'depths': [2, 2, 6, 2], ...}\" (for a "
@@ -45,6 +46,8 @@ def main(family: str, doc: str, argv=None) -> int:
     what = f"arch {meta['arch']!r}" if meta['arch'] else 'the given architecture'
     into = f" into {meta['target_config']}" if meta.get('target_config') else ''
     print(f"converted {args.src} ({meta['model']}, {what}) -> {args.dst}; loads strictly{into}")
+    for warning in meta.get('warnings', ()):
+        print(f'warning: {warning}', file=sys.stderr)
     if meta.get('unused_keys'):
         print(f"left out {len(meta['unused_keys'])} tensors of output norms the config's "
               f"backbone does not output (they never affect the outputs): "

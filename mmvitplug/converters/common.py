@@ -140,6 +140,8 @@ class FamilyConverter:
     dense_key_renames: Renames = ()
     #: keywords of the dense backbone's constructor beyond the classifier's
     dense_options: Sequence[Option] = ()
+    #: arch settings the dense backbone implies (its behaviour, not a keyword)
+    dense_settings: Dict[str, Any] = {}
 
     # ------------------------------------------------------------------ weights
     @property
@@ -206,6 +208,8 @@ class FamilyConverter:
                 backbone['in_channels'] = value
             elif option.kind == NUM_CLASSES:
                 num_classes = value
+        if dense:
+            arch.update(self.dense_settings)
         backbone.update(arch=arch, out_indices=(3, ))
         return backbone, num_classes
 

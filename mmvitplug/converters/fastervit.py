@@ -1,5 +1,6 @@
 """Official FasterViT checkpoints and constructor kwargs (NVlabs/FasterViT,
-fastervit/models/faster_vit.py) -> mmvitplug."""
+fastervit/models/faster_vit.py; the dense backbone of their DINO detector,
+downstream/object_detection/dino/models/dino/fastervit.py) -> mmvitplug."""
 import re
 from typing import Dict
 
@@ -37,6 +38,16 @@ class FasterViTConverter(FamilyConverter):
         (r'^norm\.', 'norm3.'),
     )
     signature_keys = ('patch_embed.conv_down.0.weight', 'levels.0.blocks.0.conv1.weight')
+    dense_class = 'FasterViT (DINO detection backbone)'
+    dense_options = (
+        no_effect('out_indices', (0, 1, 2, 3)),  # output norms are read from the keys
+        no_effect('frozen_stages', -1),
+        no_effect('norm_layer', None),
+        no_effect('use_checkpoint', False),  # accepted and unused by the authors' class
+    )
+    # It zero-pads every stage's map to whole windows and lets the padded tokens take part, and
+    # scales the window position MLP's coordinates by the window's token count.
+    dense_settings = dict(window_padding='zeros', grid_scale='tokens')
     # Geometry buffers recomputed from the input here, and the duplicate of the carrier conv.
     dropped_keys = (r'\.relative_bias$', r'\.relative_coords_table$',
                     r'\.relative_position_index$', _DUPLICATE.pattern)

@@ -18,6 +18,7 @@ writes are allow-listed here.
 any attribute of any allowed object, so a restricted stand-in is registered under that name: it
 resolves only statistics methods of ``HistoryBuffer`` and refuses everything else.
 """
+import argparse
 import os
 import os.path as osp
 import pickle
@@ -96,6 +97,12 @@ def allow_mmengine_checkpoints() -> None:
 
 
 # ---------------------------------------------------------------------- reading
+#: Non-tensor types that safe loading may rebuild in any checkpoint read here: plain records
+#: that run no code. ``argparse.Namespace``: the command-line arguments the authors' DINO
+#: trainer (IDEA-Research's main.py) saves beside the weights.
+SAFE_RECORDS = (argparse.Namespace, )
+
+
 def read_checkpoint(path: str, trust_source: bool = False, mmap: bool = False) -> object:
     """``torch.load(path)`` on the CPU with safe loading, or one :class:`CheckpointError`.
 
@@ -125,8 +132,9 @@ def read_checkpoint(path: str, trust_source: bool = False, mmap: bool = False) -
         raise CheckpointError(f'{path} is truncated ({size} bytes, the end of the archive is '
                               'missing): an interrupted download or save?')
     try:
-        return torch.load(path, map_location='cpu', weights_only=not trust_source,
-                          mmap=mmap and is_zip)
+        with torch.serialization.safe_globals(list(SAFE_RECORDS)):
+            return torch.load(path, map_location='cpu', weights_only=not trust_source,
+                              mmap=mmap and is_zip)
     except pickle.UnpicklingError as err:
         text = str(err)
         if 'weights_only' not in text.lower() and 'weights only' not in text.lower():

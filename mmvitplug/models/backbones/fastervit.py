@@ -10,8 +10,12 @@ Geometry is computed from the input, so one model takes any size: every 3x3 stri
 rounds up, so stage ``i`` (0-based) of an H x W input is ``ceil(H / 2**(i+2)) x
 ceil(W / 2**(i+2))``. Attention stages zero-pad their map on the right/bottom to a multiple of
 the window for attention only, with the padded keys masked, so padding never changes the
-result for real positions (the authors' fixed-resolution models accept only sizes that need no
-padding, and there the outputs are theirs); carrier tokens are pooled from the unpadded map.
+result for real positions (the authors' fixed-resolution classifiers accept only sizes that need
+no padding, and there the outputs are theirs); carrier tokens are pooled from the unpadded map.
+``window_padding='zeros'`` instead zero-pads each stage's map to whole windows and lets the
+padded tokens take part, and ``grid_scale='tokens'`` scales the window position MLP's
+coordinates by the window's token count: what the dense backbone of the authors' DINO detector
+does (``configs/_base_/recipes/dino_4scale_12e_coco.py`` sets both).
 
 This file holds what is FasterViT's own: its conv blocks, stem and downsampling, the variants,
 and :class:`HATStage`, which initialises a stage's carrier tokens once and threads them through
@@ -25,6 +29,9 @@ from torchvision.ops import StochasticDepth
 
 from mmvitplug.registry import register_model
 from ..layers import CarrierTokenInit, HATBlock, LayerNorm2d, conv_bn_act
+from ..layers.geometry import crop
+from ..layers.position import GRID_SCALES
+from ..layers.window import pad_to_multiple
 from .base import HierarchicalBackbone, Stage
 
 __all__ = ['FasterViT']
@@ -32,6 +39,8 @@ __all__ = ['FasterViT']
 
 #: Stages 1-2 are residual conv blocks; only the later stages can use (hierarchical) attention.
 CONV_STAGES = 2
+#: How an attention stage fills its map up to whole windows (``window_padding``).
+WINDOW_PADDINGS = ('masked', 'zeros')
 
 
 class ConvBlock(nn.Module):
@@ -83,26 +92,58 @@ class Stem(nn.Sequential):
         return conv_bn_act(x, self[3], self[4], 'relu')
 
 
-class HATStage(Stage):
+class FasterViTStage(Stage):
+    """A FasterViT stage: its blocks, then the downsampling.
+
+    Args:
+        blocks: the stage's blocks (NCHW map -> NCHW map).
+        downsample: the module halving the map for the next stage, or None.
+        window_size: the stage's window side (conv stages: the arch's nominal one).
+        window_padding: ``'masked'``: the stage runs on its map as it is (attention blocks pad
+            for attention only and mask the padded keys, so padding never changes the real
+            tokens' results); ``'zeros'``: the stage zero-pads its map to whole windows, runs
+            every block on the padded map (padded tokens attend and are attended to, conv
+            blocks see them as neighbours) and crops at the end - what the dense backbone of
+            the authors' DINO detector does in every stage, so its trained weights expect it.
+    """
+
+    def __init__(self, blocks: Sequence[nn.Module], downsample: Optional[nn.Module],
+                 window_size: int, window_padding: str = 'masked') -> None:
+        super().__init__(blocks, downsample)
+        self.window_size = window_size
+        self.window_padding = window_padding
+
+    def run_blocks(self, x: torch.Tensor, run: Callable[..., tuple]) -> torch.Tensor:
+        if self.window_padding == 'masked':
+            return self.run_padded_blocks(x, run)
+        h, w = x.shape[2:]
+        x = self.run_padded_blocks(pad_to_multiple(x, self.window_size, channels_last=False), run)
+        return crop(x, h, w, first_dim=2)
+
+    def run_padded_blocks(self, x: torch.Tensor, run: Callable[..., tuple]) -> torch.Tensor:
+        """The blocks on the (padded, with ``'zeros'``) NCHW map."""
+        return super().run_blocks(x, run)
+
+
+class HATStage(FasterViTStage):
     """An attention stage: window attention in every block and, with ``carrier_init``,
     hierarchical attention through carrier tokens that the stage pools once from its input and
     threads through its blocks.
 
     Args:
         blocks: the stage's :class:`~mmvitplug.models.layers.HATBlock` s.
-        downsample: the module halving the map for the next stage, or None.
-        window_size: the stage's window side.
+        downsample, window_size, window_padding: as :class:`FasterViTStage`.
         carrier_init: pools the carrier tokens from the stage input; None for window attention
             only.
     """
 
     def __init__(self, blocks: Sequence[HATBlock], downsample: Optional[nn.Module],
-                 window_size: int, carrier_init: Optional[CarrierTokenInit] = None) -> None:
-        super().__init__(blocks, downsample)
-        self.window_size = window_size
+                 window_size: int, carrier_init: Optional[CarrierTokenInit] = None,
+                 window_padding: str = 'masked') -> None:
+        super().__init__(blocks, downsample, window_size, window_padding)
         self.carrier_init = carrier_init
 
-    def run_blocks(self, x: torch.Tensor, run: Callable[..., tuple]) -> torch.Tensor:
+    def run_padded_blocks(self, x: torch.Tensor, run: Callable[..., tuple]) -> torch.Tensor:
         """(B, C, H, W) -> (B, C, H, W); the blocks work on the (B, H, W, C) view."""
         carriers = self.carrier_init(x) if self.carrier_init is not None else None
         x = x.permute(0, 2, 3, 1)
@@ -112,7 +153,8 @@ class HATStage(Stage):
 
 
 _RELEASED = dict(window_size=7, ct_size=2, mlp_ratios=4.0, hat=(False, False, True, False),
-                 layer_scale=None, do_propagation=False)
+                 layer_scale=None, do_propagation=False, window_padding='masked',
+                 grid_scale='axis')
 _LARGE = dict(_RELEASED, num_heads=(4, 8, 16, 32), in_dim=64, layer_scale=1e-5,
               do_propagation=True)
 _IN21K = dict(_LARGE, embed_dims=196, depths=(3, 3, 12, 5), ct_size=0, hat=False,
@@ -147,6 +189,15 @@ class FasterViT(HierarchicalBackbone):
         do_propagation: add the carrier tokens to the window tokens at the end of each HAT
             stage; None takes the arch's (variants 3 and up).
         qkv_bias: bias of the attention projections; None takes the arch's (True).
+        window_padding: how stages fill their maps up to whole windows (see
+            :class:`FasterViTStage`): ``'masked'`` (padding never changes the result) or
+            ``'zeros'`` (padded tokens take part, as in the authors' DINO detector, whose
+            weights need it); None takes the arch's (``'masked'``).
+        grid_scale: coordinates of the attention blocks' absolute position MLPs
+            (:class:`~mmvitplug.models.layers.AbsolutePositionMLP`): ``'axis'`` (each window
+            axis centred and scaled to [-1, 1], the released classifiers) or ``'tokens'``
+            (scaled by half the window's token count, the authors' DINO detector, whose
+            weights need it); None takes the arch's (``'axis'``).
         **kwargs: ``out_indices``, ``frozen_stages``, ``norm_eval``, ``with_cp``,
             ``drop_path_rate`` (None: the arch's) and ``init_cfg``, as every backbone
             (:class:`~mmvitplug.models.backbones.base.HierarchicalBackbone`).
@@ -189,9 +240,12 @@ class FasterViT(HierarchicalBackbone):
                  hat: Optional[Sequence[bool]] = None,
                  do_propagation: Optional[bool] = None,
                  qkv_bias: Optional[bool] = None,
+                 window_padding: Optional[str] = None,
+                 grid_scale: Optional[str] = None,
                  **kwargs) -> None:
         super().__init__(arch, in_channels, window_size=window_size, ct_size=ct_size, hat=hat,
-                         do_propagation=do_propagation, qkv_bias=qkv_bias, **kwargs)
+                         do_propagation=do_propagation, qkv_bias=qkv_bias,
+                         window_padding=window_padding, grid_scale=grid_scale, **kwargs)
         self.window_size = self.arch_settings['window_size']
 
     @classmethod
@@ -202,6 +256,12 @@ class FasterViT(HierarchicalBackbone):
                              f'hat={hat}')
         if any(hat) and cfg['ct_size'] < 1:
             raise ValueError(f"hat needs ct_size >= 1, got {cfg['ct_size']}")
+        if cfg['grid_scale'] not in GRID_SCALES:
+            raise ValueError(f"grid_scale must be one of {GRID_SCALES}, got "
+                             f"{cfg['grid_scale']!r}")
+        if cfg['window_padding'] not in WINDOW_PADDINGS:
+            raise ValueError(f"window_padding must be one of {WINDOW_PADDINGS}, got "
+                             f"{cfg['window_padding']!r}")
         return dict(cfg, hat=hat)
 
     def _make_stem(self, cfg: dict) -> nn.Module:
@@ -210,19 +270,21 @@ class FasterViT(HierarchicalBackbone):
     def _make_stage(self, index: int, cfg: dict, drop_path_rates: List[float]) -> Stage:
         dim = self.embed_dims[index]
         downsample = Downsample(dim) if index < self.num_stages - 1 else None
+        window = cfg['window_size'][index]
         if index < CONV_STAGES:
-            return Stage([ConvBlock(dim, r, cfg['layer_scale_conv']) for r in drop_path_rates],
-                         downsample)
+            return FasterViTStage(
+                [ConvBlock(dim, r, cfg['layer_scale_conv']) for r in drop_path_rates],
+                downsample, window, cfg['window_padding'])
         depth, hat = self.depths[index], cfg['hat'][index]
         blocks = [
             HATBlock(dim, cfg['num_heads'][index], cfg['mlp_ratios'][index], cfg['qkv_bias'], r,
                      cfg['layer_scale'], with_carriers=hat,
-                     propagate=cfg['do_propagation'] and j == depth - 1)
+                     propagate=cfg['do_propagation'] and j == depth - 1,
+                     grid_scale=cfg['grid_scale'])
             for j, r in enumerate(drop_path_rates)
         ]
-        window = cfg['window_size'][index]
         carrier_init = CarrierTokenInit(dim, window, cfg['ct_size']) if hat else None
-        return HATStage(blocks, downsample, window, carrier_init)
+        return HATStage(blocks, downsample, window, carrier_init, cfg['window_padding'])
 
     def _make_classifier_norm(self, width: int, cfg: dict) -> nn.Module:
         if cfg['layer_norm_last']:

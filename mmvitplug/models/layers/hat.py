@@ -83,11 +83,11 @@ class CarrierTokenInit(nn.Module):
         return x.permute(0, 2, 3, 1)
 
 
-def _hat_parts(dim: int, num_heads: int, mlp_ratio: Optional[float],
-               qkv_bias: bool) -> Tuple[nn.Module, nn.Module, Optional[nn.Module]]:
+def _hat_parts(dim: int, num_heads: int, mlp_ratio: Optional[float], qkv_bias: bool,
+               grid_scale: str = 'axis') -> Tuple[nn.Module, nn.Module, Optional[nn.Module]]:
     """Position MLP, window attention and MLP (None for ``mlp_ratio`` None) of either half of a
     HAT block (built in the authors' order)."""
-    pos_embed = AbsolutePositionMLP(dim)
+    pos_embed = AbsolutePositionMLP(dim, grid_scale)
     attn = CPBWindowAttention(dim, num_heads, qkv_bias)
     return pos_embed, attn, None if mlp_ratio is None else Mlp(dim, int(dim * mlp_ratio))
 
@@ -101,11 +101,13 @@ class CarrierTokenAttention(TransformerBlock):
         dim, num_heads, mlp_ratio, qkv_bias: attention and MLP shape.
         drop_path: stochastic depth rate of the residual branches (per image).
         layer_scale: initial value of the layer-scale vectors, or None for none.
+        grid_scale: coordinates of the position MLP (:class:`AbsolutePositionMLP`).
     """
 
     def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4.0, qkv_bias: bool = True,
-                 drop_path: float = 0.0, layer_scale: Optional[float] = None) -> None:
-        pos_embed, attn, mlp = _hat_parts(dim, num_heads, mlp_ratio, qkv_bias)
+                 drop_path: float = 0.0, layer_scale: Optional[float] = None,
+                 grid_scale: str = 'axis') -> None:
+        pos_embed, attn, mlp = _hat_parts(dim, num_heads, mlp_ratio, qkv_bias, grid_scale)
         super().__init__(dim, attn, mlp, pos_embed, drop_path, layer_scale)
 
     def forward(self, carriers: torch.Tensor) -> torch.Tensor:
@@ -135,17 +137,20 @@ class HATBlock(TransformerBlock):
         token_mlp: build the MLP of the window tokens; without it (the plug-in attention
             module) the block has only :meth:`window_position` and
             :meth:`hierarchical_attention`, its attention branch.
+        grid_scale: coordinates of the position MLPs (:class:`AbsolutePositionMLP`):
+            ``'axis'`` as the released classifiers, ``'tokens'`` as the authors' DINO backbone.
     """
 
     def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4.0, qkv_bias: bool = True,
                  drop_path: float = 0.0, layer_scale: Optional[float] = None,
                  with_carriers: bool = False, propagate: bool = False,
-                 token_mlp: bool = True) -> None:
+                 token_mlp: bool = True, grid_scale: str = 'axis') -> None:
         pos_embed, attn, mlp = _hat_parts(dim, num_heads, mlp_ratio if token_mlp else None,
-                                          qkv_bias)
+                                          qkv_bias, grid_scale)
         super().__init__(dim, attn, mlp, pos_embed, drop_path, layer_scale)
         self.carrier = (CarrierTokenAttention(dim, num_heads, mlp_ratio, qkv_bias, drop_path,
-                                              layer_scale) if with_carriers else None)
+                                              layer_scale, grid_scale)
+                        if with_carriers else None)
         self.propagate = propagate and with_carriers
 
     def window_position(self, x: torch.Tensor, window_size: int) -> torch.Tensor:

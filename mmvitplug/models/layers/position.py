@@ -74,17 +74,26 @@ def log_relative_coords(h, w, device=None) -> Tuple[torch.Tensor, torch.Tensor]:
     return _RELATIVE_TABLES.get((h, w, device), compute)
 
 
-def centred_grid(h, w, device=None) -> torch.Tensor:
-    """(h*w, 2) row-major coordinates ``(i - h//2) / (h//2), (j - w//2) / (w//2)``."""
+#: How :func:`centred_grid` centres and scales an index: by half its axis, or by half the
+#: grid's token count.
+GRID_SCALES = ('axis', 'tokens')
+
+
+def centred_grid(h, w, device=None, scale: str = 'axis') -> torch.Tensor:
+    """(h*w, 2) row-major coordinates ``(i - h//2) / (h//2), (j - w//2) / (w//2)`` (``scale``
+    ``'axis'``: each in [-1, 1]), or ``(i - n//2) / (n//2)``, ``(j - n//2) / (n//2)`` with
+    ``n = h*w`` (``'tokens'``: the convention of the dense FasterViT of the authors' DINO
+    detector, whose coordinates all lie near -1)."""
     def compute():
         def axis(n):
-            return ((torch.arange(n, dtype=torch.float32, device=device) - n // 2) /
-                    size_max(n // 2, 1))
+            half = n // 2 if scale == 'axis' else (h * w) // 2
+            return ((torch.arange(n, dtype=torch.float32, device=device) - half) /
+                    size_max(half, 1))
 
         return torch.stack(torch.meshgrid(axis(h), axis(w), indexing='ij'),
                            dim=-1).reshape(-1, 2)
 
-    return _GRIDS.get((h, w, device), compute)
+    return _GRIDS.get((h, w, device, scale), compute)
 
 
 _REUSE = [True]
@@ -179,14 +188,20 @@ class AbsolutePositionMLP(nn.Module):
 
     Args:
         dim: embedding channels (MLP outputs).
+        grid_scale: how the coordinates are scaled (:func:`centred_grid`): ``'axis'`` (the
+            released classifiers) or ``'tokens'`` (the authors' DINO backbone).
     """
 
-    def __init__(self, dim: int) -> None:
+    def __init__(self, dim: int, grid_scale: str = 'axis') -> None:
         super().__init__()
+        if grid_scale not in GRID_SCALES:
+            raise ValueError(f'grid_scale must be one of {GRID_SCALES}, got {grid_scale!r}')
         self.cpb_mlp = _coordinate_mlp(dim)
+        self.grid_scale = grid_scale
         self.results = WeightTiedResults()
 
     def forward(self, size: Tuple[int, int]) -> torch.Tensor:
         """Embedding (h*w, dim) of an h x w grid in row-major order, float32."""
         return self.results.get(self, tuple(size), lambda: _run_float32(
-            self.cpb_mlp, centred_grid(*size, device=self.cpb_mlp[0].weight.device)))
+            self.cpb_mlp, centred_grid(*size, device=self.cpb_mlp[0].weight.device,
+                                       scale=self.grid_scale)))

@@ -14,16 +14,17 @@ from .geometry import as_pair, graph_mode, pad_amount
 WindowSize = Union[int, Tuple[int, int]]
 
 
-def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
-    """Zero-pad a (B, H, W, C) map on the right and bottom so H and W divide by ``multiple``.
+def pad_to_multiple(x: torch.Tensor, multiple: int, channels_last: bool = True) -> torch.Tensor:
+    """Zero-pad a (B, H, W, C) map (``channels_last=False``: (B, C, H, W)) on the right and
+    bottom so H and W divide by ``multiple``.
 
     Eagerly a map that needs no padding is returned as is; in graph mode the pad is always
     recorded (with amounts computed from the input size), so the graph fits every size.
     """
-    _, h, w, _ = x.shape
+    h, w = x.shape[1:3] if channels_last else x.shape[2:4]
     pad_h, pad_w = pad_amount(h, multiple), pad_amount(w, multiple)
     if graph_mode() or pad_h or pad_w:
-        x = F.pad(x, (0, 0, 0, pad_w, 0, pad_h))
+        x = F.pad(x, ((0, 0) if channels_last else ()) + (0, pad_w, 0, pad_h))
     return x
 
 
