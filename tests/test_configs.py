@@ -90,6 +90,8 @@ def _build(cfg: Config):
         rcnn = model.train_cfg.rcnn  # one stage (Mask R-CNN) or a cascade
         for stage in rcnn if isinstance(rcnn, list) else [rcnn]:
             stage.sampler.num = 16
+    if model.type == 'DINO':  # fewer queries than the small batch's tokens (900 by default)
+        model.num_queries = 32
     if cfg.default_scope == 'mmseg':  # no padding up to the 512x512 crop
         model.data_preprocessor.size = None
         model.data_preprocessor.size_divisor = 32

@@ -18,7 +18,7 @@ from mmvitplug.converters.cli import main as converter_main
 from mmvitplug.models import FasterViT
 from mmvitplug.registry import MODELS
 
-DATA = REPO / 'tests' / 'data' / 'downstream'
+DATA = REPO / 'tests' / 'data' / 'downstream' / 'dino'
 RELEASED = REPO / 'configs' / 'fastervit' / 'dino-4scale_fastervit-4-21k-224_8xb2-12e_coco.py'
 COCO_IDS = list(dino.COCO_CATEGORY_IDS)
 

@@ -53,14 +53,20 @@ def _fixed_boxes(n: int, h: int, w: int) -> torch.Tensor:
     return torch.cat([xy, xy + wh], 1)
 
 
+def det_samples(x: torch.Tensor) -> list:
+    """mmdet data samples of an unpadded batch ``x`` (DETR-like detectors read the shapes)."""
+    from mmdet.structures import DetDataSample
+    h, w = x.shape[2:]
+    return [DetDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w),
+                                        batch_input_shape=(h, w), scale_factor=(1.0, 1.0)))
+            for _ in range(x.shape[0])]
+
+
 def detector_macs(model, x: torch.Tensor, cfg) -> dict:
     """Per-module multiply-adds of a two-stage detector with a stated number of regions."""
-    from mmdet.structures import DetDataSample
     from mmengine.structures import InstanceData
     h, w = x.shape[2:]
-    samples = [DetDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w),
-                                           batch_input_shape=(h, w), scale_factor=(1.0, 1.0)))
-               for _ in range(x.shape[0])]
+    samples = det_samples(x)
     test_cfg = cfg.model.get('test_cfg', {})
     proposals = test_cfg.get('rpn', {}).get('max_per_img', 1000)
     detections = test_cfg.get('rcnn', {}).get('max_per_img', 100)
@@ -105,8 +111,9 @@ def config_report(target: Target, shape: Optional[tuple], batch: int) -> dict:
         macs = det['macs']
         report.update(proposals=det['proposals'], detections=det['detections'])
     else:
+        samples = det_samples(x) if scope == 'mmdet' else None
         with torch.no_grad():
-            macs = count_macs(model, lambda: model(x, mode='tensor'))
+            macs = count_macs(model, lambda: model(x, samples, mode='tensor'))
     rows = part_rows(model, macs)
     if 'proposals' in report:  # the RoI heads, each over its stated number of regions
         rows = [r for r in rows if r['part'] != 'roi_head'] + [

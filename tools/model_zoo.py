@@ -46,6 +46,8 @@ TASKS = {  # config-name prefix -> Task; first match wins ('' last: the ImageNet
     'mask-rcnn_': Task('Instance Segmentation', 'COCO', 'COCO', ('box AP', 'mask AP'),
                        ['Mask R-CNN', 'FPN']),
     'retinanet_': Task('Object Detection', 'COCO', 'COCO', ('box AP',), ['RetinaNet', 'FPN']),
+    'dino-4scale_': Task('Object Detection', 'COCO', 'COCO', ('box AP',),
+                         ['DINO', 'ChannelMapper']),
     'cascade_mask_rcnn': Task('Instance Segmentation', 'COCO', 'COCO', ('box AP',),
                               ['Cascade Mask R-CNN', 'FPN']),
     'fpn_': Task('Semantic Segmentation', 'ADE20K', 'ADE20K', ('mIoU',), ['Semantic FPN']),
@@ -112,6 +114,8 @@ PAPER_RESULTS: Dict[str, Union[float, Dict[str, float]]] = {
 # result tables) for exactly the setting of a config: ziplab/LITv2 detection/README.md and
 # segmentation/README.md (also the root README; unchanged since the release commit b354524).
 RELEASE_RESULTS: Dict[str, Union[float, Dict[str, float]]] = {
+    # NVlabs/FasterViT downstream/object_detection/dino/README.md (12-epoch setting)
+    'fastervit/dino-4scale_fastervit-4-21k-224_8xb2-12e_coco': 55.16,
     'litv2/mask-rcnn_litv2-s_fpn_1x_coco': {'box AP': 44.9, 'mask AP': 40.8},
     'litv2/mask-rcnn_litv2-s-ws4_fpn_1x_coco': {'box AP': 44.7, 'mask AP': 40.7},
     'litv2/mask-rcnn_litv2-m_fpn_1x_coco': {'box AP': 46.8, 'mask AP': 42.3},
@@ -174,7 +178,7 @@ AUTHORS_COSTS: Dict[str, Costs] = {
 
 class Release(NamedTuple):
     """The authors' trained model of exactly a config's setting, as their README links it."""
-    log: str  #: its training log
+    log: Optional[str]  #: its training log (None: they link none)
     checkpoint: Optional[str] = None  #: the trained checkpoint (None: they link none)
 
 
@@ -187,6 +191,11 @@ def _litv2(stem: str) -> Release:
 
 
 RELEASES: Dict[str, Release] = {
+    # NVlabs/FasterViT downstream/object_detection/dino/README.md: the model, no log (the
+    # authors' DINO layout: the converter maps it to mmdet's DINO)
+    'fastervit/dino-4scale_fastervit-4-21k-224_8xb2-12e_coco': Release(
+        None, 'https://huggingface.co/ahatamiz/FasterViT/resolve/main/'
+        'DINO_4scale_faster_vit_4_21k_224_ms_coco.pth'),
     # ziplab/LITv2 detection/README.md, segmentation/README.md: "model & log" per row (the
     # window-4 files have the window-2 ones' keys: the converter reads the window from the
     # file's name, ``..._ws_4.pth``, or its saved config)
@@ -380,9 +389,9 @@ def model_entry(family: str, path: Path, report: dict) -> dict:
             entry['Metadata']['Pretrained Backbone'] = pretrained
         release = RELEASES.get(key)
         if release is not None and release.checkpoint is not None:
-            entry['Converted From'] = dict(Weights=release.checkpoint,
-                                           Code=COLLECTIONS[family]['Code'], Log=release.log,
-                                           Command=release_command(path))
+            converted = dict(Weights=release.checkpoint, Code=COLLECTIONS[family]['Code'],
+                             Log=release.log, Command=release_command(path))
+            entry['Converted From'] = {k: v for k, v in converted.items() if v is not None}
     metrics, source = published_results(path)
     if metrics:
         results = {}
@@ -500,7 +509,8 @@ def render_tables(family: str, meta: dict) -> str:
             checkpoint = _link(converted['Weights']) if converted else 'none linked'
             command = f'`{converted["Command"]}`' if converted else '–'
             out.append(f'| [{m["Name"]}]({Path(m["Config"]).name}) | {checkpoint} | '
-                       f'{_link(release.log, "log")} | {command} |')
+                       f'{_link(release.log, "log") if release.log else "none linked"} | '
+                       f'{command} |')
         out.append('')
     weights = {}
     for m in meta['Models']:

@@ -6,9 +6,10 @@
 # layer scale 1e-5). See the recipe for the settings and differences.
 #   Evaluate the released weights:
 #     python tools/model_converters/fastervit_to_mmvitplug.py \
-#         DINO_4scale_faster_vit_4_21k_224_ms_coco.pth checkpoints/dino-4scale_fastervit-4-21k-224_coco.pth
+#         DINO_4scale_faster_vit_4_21k_224_ms_coco.pth \
+#         checkpoints/dino-4scale_fastervit-4-21k-224_8xb2-12e_coco.pth
 #     python tools/test.py configs/fastervit/dino-4scale_fastervit-4-21k-224_8xb2-12e_coco.py \
-#         checkpoints/dino-4scale_fastervit-4-21k-224_coco.pth
+#         checkpoints/dino-4scale_fastervit-4-21k-224_8xb2-12e_coco.pth
 #   Train: the ImageNet-21K weights (fastervit_4_21k_224_w14.pth.tar) are downloaded and
 #   converted on first use.
 _base_ = ['../_base_/recipes/dino_4scale_12e_coco.py']

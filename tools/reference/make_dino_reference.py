@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Make the reference case of FasterViT's DINO detector, from the authors' own code.
 
-Writes, under ``--out`` (``tests/data/downstream``):
+Writes, under ``--out`` (``tests/data/downstream/dino``):
 
 * ``fastervit_dino_tiny.pt``: the authors' DINO-4scale (their fork of IDEA-Research's DINO in
   NVlabs/FasterViT ``downstream/object_detection/dino``), built from their released config
@@ -29,7 +29,7 @@ Run (about 1 minute on 2 CPU cores; timm 0.9.16 for ``LayerNorm2d``/``DropPath``
 
     git -C FasterViT archive 22154cc downstream/object_detection/dino | tar -x -C /tmp/authors/fvdino
     PYTHONPATH=/tmp/refdeps .venv/bin/python tools/reference/make_dino_reference.py \\
-        --dino /tmp/authors/fvdino/downstream/object_detection/dino --out tests/data/downstream
+        --dino /tmp/authors/fvdino/downstream/object_detection/dino --out tests/data/downstream/dino
 """
 import argparse
 import hashlib
@@ -300,7 +300,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--dino', required=True,
                         help='downstream/object_detection/dino of the extracted FasterViT tree')
-    parser.add_argument('--out', default='tests/data/downstream')
+    parser.add_argument('--out', default='tests/data/downstream/dino')
     parser.add_argument('--allow-other-versions', action='store_true')
     parser.add_argument('--skip-layout', action='store_true',
                         help='do not build the full-size model')
