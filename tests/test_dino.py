@@ -275,3 +275,21 @@ def test_the_released_config_serves_the_inference_apis():
     assert pred.bboxes.shape == (300, 4) and len(pred.scores) == len(pred.labels) == 300
     assert torch.isfinite(pred.bboxes).all() and torch.isfinite(pred.scores).all()
     assert float(pred.bboxes[:, 2].max()) <= 300 and float(pred.bboxes[:, 3].max()) <= 240
+
+
+def test_pretrained_init_reads_the_backbone_of_the_authors_dino(case, tmp_path):
+    """``init_cfg=dict(type='Pretrained', checkpoint=<the authors' DINO file>,
+    prefix='backbone.')`` initialises the backbone from the released detector directly."""
+    b = case['backbone_config']
+    backbone = FasterViT(
+        dict(embed_dims=b['dim'], in_dim=b['in_dim'], depths=tuple(b['depths']),
+             num_heads=tuple(b['num_heads']), window_size=tuple(b['window_size']), hat=False,
+             layer_scale=b['layer_scale']),
+        out_indices=(1, 2, 3), out_norms='BN', window_padding='zeros', grid_scale='tokens',
+        init_cfg=dict(type='Pretrained', checkpoint=str(_authors_file(case, tmp_path / 'a.pth')),
+                      prefix='backbone.'))
+    backbone.init_weights()
+    backbone.eval()
+    with torch.no_grad():
+        for ours, theirs in zip(backbone(case['input']), case['outputs']['backbone']):
+            _close(ours, theirs, 'backbone output')

@@ -61,10 +61,15 @@ def _read(checkpoint: str, trust_source: bool = False) -> Dict[str, torch.Tensor
 
 def _authors_layout(backbone, state_dict: Dict[str, torch.Tensor]) -> Optional[dict]:
     """The backbone keys of ``state_dict`` read as the authors' release - a classifier, or the
-    dense backbone of their detector or segmentor (None when the family's converter refuses
-    it)."""
-    from mmvitplug.converters import downstream, get_converter
+    dense backbone of their detector or segmentor (IDEA-Research DINO's layout included; None
+    when the family's converter refuses it)."""
+    from mmvitplug.converters import dino, downstream, get_converter
     converter = get_converter(backbone.family.lower())
+    if dino.is_idea_dino(state_dict):  # FasterViT's released DINO detector
+        try:
+            return downstream.backbone_of(dino.convert_idea_dino(converter, state_dict).state_dict)
+        except ValueError:
+            return None
     if downstream.is_downstream(state_dict):  # the authors' detector or segmentor
         return {converter.convert_backbone_key(k, dense=True): v
                 for k, v in downstream.backbone_of(state_dict).items()}
