@@ -3,11 +3,13 @@
 mmengine 0.10 writes a checkpoint in place, so a job killed during the save (a scheduler's
 SIGKILL, a full disk) leaves a cut-off ``iter_N.pth``; and it does not save the random number
 generators, so a resumed run draws different augmentations, drop-path masks and RoI samples than
-the uninterrupted run would have. Two pieces close both gaps; ``tools/train.py`` adds them to
-every config it runs (:func:`make_resumable`), and a config run by another script can name them
-itself::
+the uninterrupted run would have; and its ``CheckpointHook`` deletes the oldest kept checkpoint
+*before* writing the new one, so with ``max_keep_ckpts=1`` a kill during the save leaves nothing
+to resume from. Three pieces close these gaps; ``tools/train.py`` adds them to every config it
+runs (:func:`make_resumable`), and a config run by another script can name them itself::
 
-    default_hooks = dict(checkpoint=dict(backend_args=dict(backend='atomic_local')))
+    default_hooks = dict(checkpoint=dict(type='DurableCheckpointHook',
+                                         backend_args=dict(backend='atomic_local')))
     custom_hooks = [dict(type='RandomStateHook')]
 
 With both, a run killed at any point and resumed with ``--resume`` ends with the same weights
@@ -20,15 +22,15 @@ from typing import Optional
 
 import numpy as np
 import torch
-from mmengine.dist import get_world_size
+from mmengine.dist import get_world_size, is_main_process
 from mmengine.fileio.backends import LocalBackend, register_backend
-from mmengine.hooks import Hook
+from mmengine.hooks import CheckpointHook, Hook
 from mmengine.logging import print_log
 from mmengine.registry import HOOKS
 
 from .utils.checkpoint import atomic_write
 
-__all__ = ['AtomicLocalBackend', 'RandomStateHook', 'make_resumable']
+__all__ = ['AtomicLocalBackend', 'DurableCheckpointHook', 'RandomStateHook', 'make_resumable']
 
 #: name of :class:`AtomicLocalBackend` in mmengine's ``backend_args``
 ATOMIC_BACKEND = 'atomic_local'
@@ -47,6 +49,39 @@ class AtomicLocalBackend(LocalBackend):
 
 
 register_backend(ATOMIC_BACKEND, AtomicLocalBackend)
+
+
+@HOOKS.register_module()
+class DurableCheckpointHook(CheckpointHook):
+    """mmengine's ``CheckpointHook`` that writes the new checkpoint before it deletes the
+    oldest one beyond ``max_keep_ckpts``, so a kill at any moment of a save leaves at least the
+    previous checkpoint (with ``max_keep_ckpts=1`` mmengine's order leaves none).
+
+    The list of kept checkpoints is updated before the save, as mmengine does, so the new file
+    records itself; a kill between the save and the deletion leaves one extra old file, which
+    no later save deletes.
+    """
+
+    def _save_checkpoint_with_step(self, runner, step, meta):
+        limit = self.max_keep_ckpts
+        stale = None
+        repeated = bool(self.keep_ckpt_ids) and self.keep_ckpt_ids[-1] == step
+        if limit > 0 and not repeated:
+            if len(self.keep_ckpt_ids) == limit:
+                stale = self.keep_ckpt_ids.popleft()
+            self.keep_ckpt_ids.append(step)
+            runner.message_hub.update_info('keep_ckpt_ids', list(self.keep_ckpt_ids))
+        self.max_keep_ckpts = -1  # mmengine's save without its delete-first pruning
+        try:
+            super()._save_checkpoint_with_step(runner, step, meta)
+        finally:
+            self.max_keep_ckpts = limit
+        if stale is not None and is_main_process():
+            path = self.file_backend.join_path(self.out_dir, self.filename_tmpl.format(stale))
+            if self.file_backend.isfile(path):
+                self.file_backend.remove(path)
+            elif self.file_backend.isdir(path):  # DeepSpeed saves directories
+                self.file_backend.rmtree(path)
 
 
 @HOOKS.register_module()
@@ -101,9 +136,12 @@ class RandomStateHook(Hook):
 
 def make_resumable(cfg) -> None:
     """Write ``cfg``'s checkpoints atomically (when they go to local disk through mmengine's
-    default backend) and add :class:`RandomStateHook` unless the config has it."""
+    default backend) and new before old (:class:`DurableCheckpointHook` in place of mmengine's
+    ``CheckpointHook``), and add :class:`RandomStateHook` unless the config has it."""
     hooks = cfg.get('default_hooks') or {}
     ckpt = hooks.get('checkpoint')
+    if ckpt is not None and str(ckpt.get('type', '')).split('.')[-1] == 'CheckpointHook':
+        ckpt['type'] = 'DurableCheckpointHook'
     if ckpt is not None and not ckpt.get('backend_args') and not ckpt.get('file_client_args') \
             and '://' not in str(ckpt.get('out_dir') or ''):
         ckpt['backend_args'] = dict(backend=ATOMIC_BACKEND)

@@ -287,10 +287,11 @@ class KillInsideSave(Hook):
         if checkpoint['meta']['iter'] == self.step:
             os.fsync = lambda fd: _kill()
 '''
-# Six iterations of the FasterViT UPerNet demo, a checkpoint every two, one data worker (its
-# generator replays identically on resume), validation at the end.
+# Six iterations of the FasterViT UPerNet demo, a checkpoint every two and only the newest kept,
+# one data worker (its generator replays identically on resume), validation at the end.
 SEG_RUN = ['train_cfg.max_iters=6', 'train_cfg.val_interval=6',
-           'default_hooks.checkpoint.interval=2', 'train_dataloader.batch_size=2',
+           'default_hooks.checkpoint.interval=2', 'default_hooks.checkpoint.max_keep_ckpts=1',
+           'train_dataloader.batch_size=2',
            'train_dataloader.num_workers=1', 'train_dataloader.persistent_workers=True',
            'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False']
 
@@ -328,9 +329,11 @@ def test_sigkilled_training_resumes_to_the_uninterrupted_result(demo_data, tmp_p
 
     proc = train(work, '--resume', hooks=[dict(type='KillInsideSave', step=4)], check=False)
     assert proc.returncode == -9, proc.stderr[-2000:]
-    # Killed between writing the bytes and renaming them into place: nothing is published.
+    # Killed between writing the bytes and renaming them into place: nothing is published, and
+    # the one checkpoint kept (max_keep_ckpts=1) is still there: the new one is written first.
     assert not (work / 'iter_4.pth').exists() and list(work.glob('.iter_4.pth.*.tmp'))
     assert (work / 'last_checkpoint').read_text().strip().endswith('iter_2.pth')
+    assert (work / 'iter_2.pth').is_file()
 
     # What a writer without atomic saves (mmengine's own) leaves when killed mid-write, with
     # last_checkpoint cut off too: resume must skip the half file and name it.
@@ -340,6 +343,7 @@ def test_sigkilled_training_resumes_to_the_uninterrupted_result(demo_data, tmp_p
     out = proc.stdout + proc.stderr
     assert f'skipping {work / "iter_4.pth"}: it does not load' in out and 'truncated' in out
 
+    assert sorted(p.name for p in work.glob('iter_*.pth')) == ['iter_6.pth']  # the rest pruned
     ours = torch.load(work / 'iter_6.pth', weights_only=True)
     reference = torch.load(whole / 'iter_6.pth', weights_only=True)
     assert ours['meta']['iter'] == reference['meta']['iter'] == 6
