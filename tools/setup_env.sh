@@ -6,16 +6,21 @@
 # Steps (each one is skipped when already satisfied, so a second run takes seconds):
 #   1. Python 3.11 virtual environment in $VENV (default .venv)
 #   2. torch / torchvision (CUDA builds; they run on CPU too)
-#   3. mmcv 2.1.0 with CPU ops, built from the PyPI sdist and cached as a wheel keyed by the
+#   3. mmcv 2.1.0 with compiled ops, built from the PyPI sdist and cached as a wheel keyed by the
 #      torch and Python versions (mmdet 3.3 / mmseg 1.2 need mmcv < 2.2, and no binary wheel
 #      of mmcv 2.1 matches torch 2.14; its setup.py hard-codes -std=c++14/17 while torch 2.14
-#      headers need C++20, so the flag is rewritten before the build)
+#      headers need C++20, so the flag is rewritten before the build). tools/mmcv_build.py
+#      decides the ops: CPU ops where torch sees no CUDA device; CUDA ops for the devices'
+#      architectures where it sees one and nvcc is found (the cache key then names the CUDA
+#      flavour); a message and a stop on a CUDA machine without a compiler. After installing,
+#      RoIAlign and NMS must run on the device that will train.
 #   4. mmengine, mmdet, mmsegmentation, mmpretrain, setuptools with pkg_resources, ONNX export
 #      and onnxruntime, test tools
 #   5. mmvitplug itself in editable mode
 #
 # Environment: VENV, PYTHON (interpreter used to create the venv), MMVITPLUG_CACHE (wheel cache,
-# default ~/.cache/mmvitplug), MAX_JOBS (parallel compile jobs for mmcv).
+# default ~/.cache/mmvitplug), MAX_JOBS (parallel compile jobs for mmcv), MMVITPLUG_MMCV_WHEEL
+# (a prebuilt mmcv 2.1.0 wheel to install instead of building one).
 set -Eeuo pipefail
 
 TORCH_VERSION=2.14.1
@@ -118,14 +123,19 @@ else
 fi
 
 # ---------------------------------------------------------------- 3. mmcv
-if installed "mmcv==$MMCV_VERSION" && "$PY" -c 'import mmcv.ops' 2>/dev/null; then
-    say "mmcv $MMCV_VERSION with ops already installed"
+CURRENT_STEP="decide how to build mmcv (tools/mmcv_build.py plan)"
+MMCV_SETTINGS="$("$PY" "$ROOT/tools/mmcv_build.py" plan)"
+eval "$MMCV_SETTINGS"
+if installed "mmcv==$MMCV_VERSION" && "$PY" "$ROOT/tools/mmcv_build.py" check >/dev/null 2>&1; then
+    say "mmcv $MMCV_VERSION with ops for this machine already installed"
 else
-    CURRENT_STEP="compute the mmcv wheel cache key"
-    KEY="$("$PY" -c 'import sys, torch; v = torch.__version__.split("+")[0]; print("torch%s-py%d%d" % (v, *sys.version_info[:2]))')"
+    KEY="$MMCV_KEY"
     WHEEL_DIR="$CACHE/wheels/mmcv-$MMCV_VERSION-$KEY"
     WHEEL="$(ls "$WHEEL_DIR"/mmcv-"$MMCV_VERSION"-*.whl 2>/dev/null | head -n 1 || true)"
-    if [[ -z "$WHEEL" ]]; then
+    if [[ "$MMCV_FLAVOUR" == prebuilt ]]; then
+        WHEEL="$MMVITPLUG_MMCV_WHEEL"
+        say "$MMCV_PLAN"
+    elif [[ -z "$WHEEL" ]]; then
         # Build tools; setuptools<70 because mmcv's setup.py imports pkg_resources (torch's own
         # setuptools>=77 requirement is restored by step 4).
         say "installing build tools (setuptools<70, wheel, ninja)"
@@ -140,7 +150,7 @@ else
         sed -i -e 's/-std=c++14/-std=c++20/g' -e 's/-std=c++17/-std=c++20/g' "$SRC/setup.py"
         grep -q -- '-std=c++20' "$SRC/setup.py" || { echo "[setup] could not set -std=c++20 in mmcv setup.py" >&2; exit 1; }
         JOBS="${MAX_JOBS:-$(nproc)}"
-        say "building mmcv $MMCV_VERSION with CPU ops ($JOBS jobs; once per machine, then cached)"
+        say "$MMCV_PLAN: mmcv $MMCV_VERSION, $JOBS jobs, once per machine, then cached"
         say "  build log: $LOG_DIR/mmcv-build.log"
         # Heartbeat so long builds show progress.
         ( while sleep 60; do
@@ -154,8 +164,11 @@ else
         # -g0: Python's sysconfig flags carry -g, and debug info for torch's template-heavy
         # headers is half of the compile time (measured per file: roi_align 31 s -> 14 s,
         # pybind 133 s -> 78 s). The optimisation level (-O3) stays, so the ops are unchanged.
-        MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS="$JOBS" CFLAGS="${CFLAGS:-} -g0" \
-            run_logged mmcv-build "${PIP[@]}" wheel -v --no-deps --no-build-isolation -w "$BUILD/dist" .
+        BUILD_ENV=(MMCV_WITH_OPS=1 FORCE_CUDA="$MMCV_FORCE_CUDA" MAX_JOBS="$JOBS"
+                   CFLAGS="${CFLAGS:-} -g0")
+        [[ -n "$MMCV_ARCH_LIST" ]] && BUILD_ENV+=(TORCH_CUDA_ARCH_LIST="$MMCV_ARCH_LIST")
+        run_logged mmcv-build env "${BUILD_ENV[@]}" \
+            "${PIP[@]}" wheel -v --no-deps --no-build-isolation -w "$BUILD/dist" .
         popd >/dev/null
         kill "$HEARTBEAT" 2>/dev/null || true
         mkdir -p "$WHEEL_DIR"
@@ -167,9 +180,9 @@ else
         say "using cached mmcv wheel $WHEEL"
     fi
     run_logged pip-mmcv "${PIP[@]}" install "${EXTRA_PACKAGES[@]}" "$WHEEL"
-    CURRENT_STEP="check mmcv ops"
-    "$PY" -c 'import mmcv.ops; from mmcv.ops import nms, roi_align' \
-        || { echo "[setup] mmcv installed but its compiled ops do not import" >&2; exit 1; }
+    CURRENT_STEP="check mmcv ops on the device that will train (tools/mmcv_build.py check)"
+    "$PY" "$ROOT/tools/mmcv_build.py" check \
+        || { echo "[setup] mmcv installed but its compiled ops do not run on this machine's training device" >&2; exit 1; }
 fi
 
 # ---------------------------------------------------------------- 4. OpenMMLab packages
