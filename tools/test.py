@@ -18,7 +18,7 @@ import sys
 from mmvitplug.utils.launch import (LaunchError, add_common_arguments, apply_launch_args,
                                     build_runner, check_checkpoint, check_checkpoint_fits,
                                     check_datasets, enable_visualization, export_local_rank,
-                                    load_config)
+                                    load_config, use_single_process_runner)
 
 
 def parse_args(argv=None):
@@ -42,6 +42,8 @@ def main(argv=None) -> int:
         if not osp.isfile(args.checkpoint):
             raise LaunchError(f'checkpoint not found: {args.checkpoint}')
         weights = check_checkpoint(args.checkpoint)
+        # Whole models evaluate in each process: the checkpoint of a sharded run holds one.
+        use_single_process_runner(cfg, 'is a training strategy')
         apply_launch_args(cfg, args.config, args.work_dir, args.launcher)
         cfg.load_from = args.checkpoint
         cfg.resume = False

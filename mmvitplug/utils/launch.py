@@ -20,7 +20,7 @@ __all__ = [
     'LaunchError', 'SCOPES', 'add_common_arguments', 'export_local_rank', 'load_config',
     'get_scope', 'build_runner', 'check_datasets', 'check_pretrained', 'apply_launch_args',
     'enable_amp', 'enable_visualization', 'check_checkpoint', 'choose_resume_checkpoint',
-    'check_checkpoint_fits'
+    'check_checkpoint_fits', 'strategy_type', 'use_single_process_runner'
 ]
 
 # default_scope -> (package that provides it, how to install it)
@@ -102,12 +102,36 @@ def apply_launch_args(cfg: Config, config_path: str, work_dir: Optional[str],
         cfg.work_dir = work_dir
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
-    if launcher == 'pytorch' and not torch.cuda.is_available():
+    if launcher == 'none':
+        use_single_process_runner(
+            cfg, 'shards the model over processes (bash tools/dist_train.sh CONFIG N)')
+    elif launcher == 'pytorch' and not torch.cuda.is_available():
         _init_cpu_processes(cfg)
-    elif launcher != 'none':
+    else:
         _require_cuda(f'--launcher {launcher}',
                       'mmengine binds each process to one; use --launcher none or pytorch')
     cfg.launcher = launcher
+
+
+def strategy_type(cfg: Config) -> Optional[str]:
+    """The name of the strategy of a config run by mmengine's ``FlexibleRunner`` (e.g.
+    ``'FSDPStrategy'``, from ``configs/_base_/recipes/fsdp.py``); None for mmengine's Runner."""
+    if cfg.get('runner_type') != 'FlexibleRunner' or not cfg.get('strategy'):
+        return None
+    kind = cfg.strategy.get('type', 'DDPStrategy')
+    return kind.split('.')[-1] if isinstance(kind, str) else kind.__name__
+
+
+def use_single_process_runner(cfg: Config, why: str) -> None:
+    """Run a ``FlexibleRunner`` config whose strategy spans processes (FSDP, DeepSpeed, DDP)
+    with mmengine's Runner in this one process, saying so: sharding needs a process group, and
+    its checkpoints (whole models, ``state_dict_cfg='full'``) load into an unsharded model."""
+    kind = strategy_type(cfg)
+    if kind is None or kind == 'SingleDeviceStrategy':
+        return
+    print(f"note: the config's {kind} {why}; this process runs with mmengine's Runner")
+    cfg.pop('runner_type')
+    cfg.pop('strategy')
 
 
 def _init_cpu_processes(cfg: Config) -> None:
@@ -115,7 +139,8 @@ def _init_cpu_processes(cfg: Config) -> None:
 
     mmengine 0.10 would bind every process to ``cuda:LOCAL_RANK`` when it initialises the
     process group and wraps the model; the group is initialised here instead (mmengine then
-    skips its own) and the model wrapper is told that the module lives on the CPU.
+    skips its own) and the model wrapper (Runner's ``model_wrapper_cfg``, or a FlexibleRunner
+    strategy's ``model_wrapper``) is told that the module lives on the CPU.
     """
     import torch.distributed as dist
     missing = [k for k in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT')
@@ -128,6 +153,18 @@ def _init_cpu_processes(cfg: Config) -> None:
                                 world_size=int(os.environ['WORLD_SIZE']))
     cfg.setdefault('env_cfg', ConfigDict()).setdefault('dist_cfg', ConfigDict())
     cfg.env_cfg.dist_cfg.backend = 'gloo'
+    kind = strategy_type(cfg)
+    if kind is not None:  # FlexibleRunner: the strategy wraps the model
+        if kind not in ('DDPStrategy', 'FSDPStrategy'):
+            raise LaunchError(f"the config's {kind} needs CUDA GPUs; on CPUs FlexibleRunner "
+                              'trains with DDPStrategy or FSDPStrategy')
+        wrapper = cfg.strategy.get('model_wrapper') or ConfigDict()
+        if kind == 'DDPStrategy':
+            wrapper.device_ids = None
+        else:  # FSDP looks for an accelerator unless told the device
+            wrapper.device_id = 'cpu'
+        cfg.strategy.model_wrapper = wrapper
+        return
     wrapper = ConfigDict(type='MMDistributedDataParallel', broadcast_buffers=False,
                          find_unused_parameters=cfg.get('find_unused_parameters', False))
     wrapper.update(cfg.get('model_wrapper_cfg') or {})
