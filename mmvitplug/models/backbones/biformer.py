@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from mmvitplug.registry import register_model
 from ..layers import (BiLevelRoutingAttention, ConvFFN, GlobalAttentionLePE, Mlp,
                       TransformerBlock, conv_bn_act, inference_fast_path)
+from ..layers.precision import StridedConv2d
 from .base import HierarchicalBackbone, Stage
 
 __all__ = ['BiFormer']
@@ -48,7 +49,7 @@ class ConvBN(nn.Sequential):
 
     def __init__(self, in_channels: int, out_channels: int,
                  activation: Optional[str] = None) -> None:
-        super().__init__(nn.Conv2d(in_channels, out_channels, 3, stride=2, padding=1),
+        super().__init__(StridedConv2d(in_channels, out_channels, 3, stride=2, padding=1),
                          nn.BatchNorm2d(out_channels))
         self.activation = activation
 

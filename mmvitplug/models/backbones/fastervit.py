@@ -31,6 +31,7 @@ from mmvitplug.registry import register_model
 from ..layers import CarrierTokenInit, HATBlock, LayerNorm2d, conv_bn_act
 from ..layers.geometry import crop
 from ..layers.position import GRID_SCALES
+from ..layers.precision import StridedConv2d
 from ..layers.window import pad_to_multiple
 from .base import HierarchicalBackbone, Stage
 
@@ -71,7 +72,7 @@ class Downsample(nn.Module):
     def __init__(self, dim: int) -> None:
         super().__init__()
         self.norm = LayerNorm2d(dim, eps=1e-6)
-        self.reduction = nn.Conv2d(dim, 2 * dim, 3, stride=2, padding=1, bias=False)
+        self.reduction = StridedConv2d(dim, 2 * dim, 3, stride=2, padding=1, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.reduction(self.norm(x))
