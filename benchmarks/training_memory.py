@@ -42,6 +42,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from common import command_line, write_report  # noqa: E402
 
+from mmvitplug.sharding import is_block  # noqa: E402
+
 BATCH = 128
 SIZE = 224
 STATE_BYTES = 16  # float32 parameter + gradient + two Lamb/AdamW moments
@@ -65,10 +67,7 @@ class Classifier(nn.Module):
 def _units(model: nn.Module):
     """Parameter counts of the FSDP units :func:`mmvitplug.sharding.block_wrap_policy` makes:
     the blocks, and the root (everything else)."""
-    from mmvitplug.sharding import block_types
-    blocks, parts = block_types()
-    units = [sum(p.numel() for p in m.parameters()) for m in model.modules()
-             if isinstance(m, blocks) and not isinstance(m, parts)]
+    units = [sum(p.numel() for p in m.parameters()) for m in model.modules() if is_block(m)]
     total = sum(p.numel() for p in model.parameters())
     return total, total - sum(units), units
 
@@ -76,8 +75,6 @@ def _units(model: nn.Module):
 def _saved_bytes(model: nn.Module, x: torch.Tensor, per_block: bool = False):
     """Bytes autograd saves in a bfloat16-autocast forward of ``model`` (parameters excluded,
     each storage once), and with ``per_block`` the bytes saved inside each block."""
-    from mmvitplug.sharding import block_types
-    blocks, parts = block_types()
     params = {p.untyped_storage().data_ptr() for p in model.parameters()}
     seen, current, shares = {}, [None], {}
 
@@ -93,7 +90,7 @@ def _saved_bytes(model: nn.Module, x: torch.Tensor, per_block: bool = False):
     hooks = []
     if per_block:
         for i, m in enumerate(model.modules()):
-            if isinstance(m, blocks) and not isinstance(m, parts):
+            if is_block(m):
                 hooks.append(m.register_forward_pre_hook(
                     lambda mod, args, i=i: current.__setitem__(0, i)))
                 hooks.append(m.register_forward_hook(
@@ -112,15 +109,12 @@ def _saved_bytes(model: nn.Module, x: torch.Tensor, per_block: bool = False):
 def _block_inputs(model: nn.Module, x: torch.Tensor) -> int:
     """Bytes of the inputs of every block: what ``with_cp`` keeps of each (checkpointing holds
     them outside autograd's saved tensors)."""
-    from mmvitplug.sharding import block_types
-    blocks, parts = block_types()
     total = [0]
 
     def count(mod, args):
         total[0] += sum(a.numel() * a.element_size() for a in args if torch.is_tensor(a))
 
-    hooks = [m.register_forward_pre_hook(count) for m in model.modules()
-             if isinstance(m, blocks) and not isinstance(m, parts)]
+    hooks = [m.register_forward_pre_hook(count) for m in model.modules() if is_block(m)]
     with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16):
         model(x)
     for h in hooks:

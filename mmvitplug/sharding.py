@@ -11,13 +11,11 @@ puts this together; its configs name the strategy and the policy by their import
                     model_wrapper=dict(auto_wrap_policy=dict(
                         type='mmvitplug.sharding.block_wrap_policy')))
 """
-from typing import Tuple
-
 import torch.nn as nn
 from mmengine._strategy import FSDPStrategy as MMEngineFSDPStrategy
 from torch.distributed.fsdp import FullyShardedDataParallel
 
-__all__ = ['FSDPStrategy', 'block_wrap_policy', 'block_types']
+__all__ = ['FSDPStrategy', 'block_wrap_policy', 'is_block']
 
 
 class FSDPStrategy(MMEngineFSDPStrategy):
@@ -32,14 +30,15 @@ class FSDPStrategy(MMEngineFSDPStrategy):
         self.optim_wrapper.load_state_dict(state)
 
 
-def block_types() -> Tuple[Tuple[type, ...], Tuple[type, ...]]:
-    """The classes of the entries of a stage's ``blocks`` in the three backbones, and the
-    block-like classes that run inside one of them (FasterViT's carrier-token attention, a
-    part of its HAT block's unit)."""
+def is_block(module: nn.Module) -> bool:
+    """Whether ``module`` is an entry of a stage's ``blocks`` in one of the three backbones
+    (FasterViT's carrier-token attention, a block-like part that runs inside a HAT block, is
+    not: it belongs to that block's unit)."""
     from .models.backbones.fastervit import ConvBlock
     from .models.layers.block import TransformerBlock
     from .models.layers.hat import CarrierTokenAttention
-    return (TransformerBlock, ConvBlock), (CarrierTokenAttention, )
+    return (isinstance(module, (TransformerBlock, ConvBlock))
+            and not isinstance(module, CarrierTokenAttention))
 
 
 def block_wrap_policy(module: nn.Module, recurse: bool, nonwrapped_numel: int,
@@ -50,8 +49,4 @@ def block_wrap_policy(module: nn.Module, recurse: bool, nonwrapped_numel: int,
     The signature is torch's (``torch.distributed.fsdp.wrap``): asked with ``recurse=True``
     whether to look inside ``module``, and with ``recurse=False`` whether to wrap it.
     """
-    if recurse:
-        return True
-    blocks, parts = block_types()
-    return (isinstance(module, blocks) and not isinstance(module, parts)
-            and nonwrapped_numel >= min_num_params)
+    return recurse or (is_block(module) and nonwrapped_numel >= min_num_params)
