@@ -8,33 +8,20 @@ from typing import Tuple
 
 import torch
 
-from mmvitplug.models.layers import BiLevelRoutingAttention, gather_all_routed_attention
+from mmvitplug.testing import use_gather_all_routing
 from mmvitplug.utils.benchmarking import interleaved_medians, peak_tensor_mib
-from mmvitplug.utils.named_models import NAMED_BACKBONES, build_named_backbone
+from mmvitplug.utils.named_models import build_named_backbone
+from rivals import NAMED
 
-# name -> (OpenMMLab scope whose registry builds it, config[, function applied to the model])
-BACKBONES = dict(NAMED_BACKBONES)
-
-
-class GatherAllBRA(BiLevelRoutingAttention):
-    """BRA routing the authors' way: the routed keys and values of every query region copied at
-    once, all logits materialised (the memory baseline of the BiFormer tables)."""
-
-    def attend_routed(self, q, kv, index, out=None):
-        return gather_all_routed_attention(q, kv, index, self.num_heads, self.scale)
-
-
-def _gather_all(model: torch.nn.Module) -> None:
-    """Route BiFormer's attention the authors' way (:class:`GatherAllBRA`)."""
-    for module in model.modules():
-        if type(module) is BiLevelRoutingAttention:
-            module.__class__ = GatherAllBRA
+# name -> (OpenMMLab scope whose registry builds it, config[, function applied to the model]):
+# ours and the rivals (rivals.py), and the BiFormer variants below
+BACKBONES = dict(NAMED)
 
 
 for _n in (7, 8, 16):
     BACKBONES[f'BiFormer-T n_win={_n}'] = ('mmdet', dict(type='BiFormer', arch='tiny', n_win=_n))
     BACKBONES[f'BiFormer-T n_win={_n} gather-all'] = (
-        'mmdet', dict(type='BiFormer', arch='tiny', n_win=_n), _gather_all)
+        'mmdet', dict(type='BiFormer', arch='tiny', n_win=_n), use_gather_all_routing)
 BACKBONES['BiFormer-T regions 8/4/2'] = ('mmdet', dict(type='BiFormer', arch='tiny',
                                                        region_size=(8, 4, 2)))
 

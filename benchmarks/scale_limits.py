@@ -67,7 +67,7 @@ LIMITS = {
         '(8 heads, N, N) float32 bias and (8, N, N) attention logits for its N carriers, next '
         'to a shared (N, N) int64 offset index. Small at detection sizes (N = 384 at 800x1344), '
         'it dominates memory from about 3072x3072 (N = 3136). Eval-mode reuse of the biases '
-        '(WeightTiedResults) keeps only tables of at most 2**22 elements (up to about '
+        '(ResultCache) keeps only tables of at most 2**22 elements (up to about '
         '1344x1344): unbounded, it held 5810 MiB after one 4096x4096 forward (the first run of '
         'this page), now 319 MiB.'),
     'BiFormer-T n_win=16': (

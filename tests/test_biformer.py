@@ -10,17 +10,10 @@ from conftest import build_classifier, reference_dir
 from mmvitplug.models import BiFormer
 from mmvitplug.models.layers import (BiLevelRoutingAttention, GlobalAttentionLePE, bra,
                                      fast_paths, region_grid)
+from mmvitplug.testing import GatherAllBRA
 
 TOL = dict(rtol=1e-4, atol=1e-4)
 TINY = dict(embed_dims=(16, 32, 64, 128), depths=(1, 1, 2, 1), head_dim=8, mlp_ratios=2.0)
-
-
-class GatherAllBRA(BiLevelRoutingAttention):
-    """BRA routing the authors' way (:func:`gather_all_routed_attention`: all routed keys and
-    values copied at once); the specification the bounded-memory routing must equal."""
-
-    def attend_routed(self, q, kv, index, out=None):
-        return bra.gather_all_routed_attention(q, kv, index, self.num_heads, self.scale)
 
 
 def test_reference_data_present():

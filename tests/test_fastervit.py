@@ -8,7 +8,7 @@ import torch
 from conftest import reference_dir
 from mmvitplug.converters import official_classifier_cfg, official_to_mmpretrain
 from mmvitplug.models import FasterViT
-from mmvitplug.models.layers import HATBlock, carrier_pooling
+from mmvitplug.models.layers import HATBlock, carrier_pooling, fast_paths
 from mmvitplug.models.layers import hat as hat_module
 from mmvitplug.models.layers import position
 
@@ -119,11 +119,12 @@ def test_carrier_pooling_geometry():
 def test_repeated_sizes_reuse_the_geometry(tiny, monkeypatch):
     """Eagerly, each geometry table is built once per (size, device): a second pass at the same
     size builds nothing."""
-    from mmvitplug.models.layers import hat
-    caches = (position._RELATIVE_TABLES, position._GRIDS, hat._MASKS, hat._UPSAMPLING,
-              hat._TILING)
-    for cache in caches:
-        cache.clear()
+    from mmvitplug.models.layers import clear_caches, geometry
+    caches = list(geometry.shared_caches().values())
+    assert {'position.log_relative_coords', 'position.centred_grid', 'hat.key_padding',
+            'hat.nearest_upsampling', 'hat.window_tiling'} <= set(geometry.shared_caches())
+    clear_caches()
+    assert not any(len(c) for c in caches)
     built = []
     real_arange = torch.arange
     monkeypatch.setattr(torch, 'arange', lambda *a, **k: built.append(1) or real_arange(*a, **k))
@@ -143,7 +144,8 @@ def _position_modules(model):
 def test_position_mlps_are_reused_only_while_their_weights_are_unchanged():
     """In eval mode under no_grad the position MLPs' outputs are kept per grid; any change of
     a weight (in place, through ``.data`` as mmengine's EMA writes, by load_state_dict, by a
-    dtype change) gives the new weights' output, and training never keeps anything."""
+    dtype change) gives the new weights' output, and training, autograd and the plain path
+    (fast paths off) never keep anything."""
     torch.manual_seed(0)
     model, fresh = FasterViT(arch=TINY).eval(), FasterViT(arch=TINY).eval()
     x = torch.randn(1, 3, 64, 96)
@@ -157,7 +159,7 @@ def test_position_mlps_are_reused_only_while_their_weights_are_unchanged():
     with torch.no_grad():
         first = model(x)
         assert all(torch.equal(a, b) for a, b in zip(model(x), first))
-        assert all(m.results._results for m in _position_modules(model))
+        assert all(len(m.results) for m in _position_modules(model))
         mlp = _position_modules(model)[0].cpb_mlp
         for change in (lambda: mlp[2].weight.data.mul_(1.5),      # the EMA's way
                        lambda: mlp[0].bias.add_(0.25),            # in place
@@ -178,14 +180,16 @@ def test_position_mlps_are_reused_only_while_their_weights_are_unchanged():
         model(x)
     model.eval()
     model(x)  # autograd on: nothing kept either
-    assert not any(m.results._results for m in _position_modules(model))
+    with torch.no_grad(), fast_paths(False):  # nor on the plain path (what FLOP counts run)
+        model(x)
+    assert not any(len(m.results) for m in _position_modules(model))
 
     # Tables above max_elements are recomputed, not kept (memory at very large inputs).
     with torch.no_grad():
         for m in _position_modules(model):
             m.results.max_elements = 0
         bounded = model(x)
-        assert not any(m.results._results for m in _position_modules(model))
+        assert not any(len(m.results) for m in _position_modules(model))
         assert all(torch.equal(a, b) for a, b in zip(bounded, expected()))
 
 

@@ -4,9 +4,9 @@ LITv2: what ``tools/visualize_attention.py`` draws.
 The weights are the model's own: a forward pre-hook on each chosen attention layer hands the
 arguments of the real forward pass to the layer's inspection method
 (:meth:`BiLevelRoutingAttention.maps`, :meth:`CPBWindowAttention.attention_probs`,
-:meth:`HiLoAttention.maps`), which repeats the layer's steps with the weights materialised
-(the fused forward never holds them). It runs inside the hook, before the layer, because some
-blocks update their input in place on the inference path.
+:meth:`HiLoAttention.maps`), which runs the forward pass's own steps (regions, projections,
+routing) and materialises the weights that the fused forward never holds. It runs inside the
+hook, before the layer, because some blocks update their input in place on the inference path.
 
 A query pixel ``(y, x)`` maps to token ``(y // stride, x // stride)`` of a stage map (the
 backbones' convolutions round sizes up, so token ``i`` covers pixels ``[i * stride, (i + 1) *

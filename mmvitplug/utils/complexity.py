@@ -5,8 +5,10 @@ layers, matrix products and the attention products (``q @ k^T`` and ``attn @ v``
 written as matmuls or run by a fused attention kernel); normalisation, activations, softmax and
 elementwise ops are not. Counting uses PyTorch's dispatch-level :class:`FlopCounterMode`, so it
 follows the ops the forward pass actually runs (routed attention counts the routed keys only,
-padded tokens count where the model computes them), with formulas added for the CPU kernels it
-does not know: the fused CPU attention and oneDNN's fused conv / linear + activation.
+padded tokens count where the model computes them). It runs the plain layers
+(:func:`~mmvitplug.models.layers.fast_paths` off): the count is the architecture's, not that of
+the inference fast paths' fused kernels or kept results. One formula is added, for the fused
+CPU attention kernel, which the counter does not know.
 """
 from typing import Any, Callable, Dict, Iterable, Tuple
 
@@ -14,28 +16,9 @@ import torch
 import torch.nn as nn
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
-from mmvitplug.models.layers.position import evaluating_every_call
+from mmvitplug.models.layers import fast_paths
 
 __all__ = ['count_macs', 'macs_under', 'parameter_count', 'parts']
-
-
-def _fused_conv_flop(x_shape, w_shape, *args, out_shape=None, **kwargs) -> int:
-    """oneDNN's ``_convolution_pointwise``: 2 x output elements x (in/groups x kernel area)."""
-    per_output = w_shape[1]
-    for k in w_shape[2:]:
-        per_output *= k
-    numel = 1
-    for s in out_shape:
-        numel *= s
-    return 2 * numel * per_output
-
-
-def _fused_linear_flop(x_shape, w_shape, *args, out_shape=None, **kwargs) -> int:
-    """oneDNN's ``_linear_pointwise``: 2 x output elements x input features."""
-    numel = 1
-    for s in out_shape:
-        numel *= s
-    return 2 * numel * w_shape[1]
 
 
 def _cpu_attention_flop(q_shape, k_shape, v_shape, *args, out_shape=None, **kwargs) -> int:
@@ -44,14 +27,8 @@ def _cpu_attention_flop(q_shape, k_shape, v_shape, *args, out_shape=None, **kwar
 
 
 def _custom_formulas() -> Dict[Any, Callable]:
-    formulas = {}
-    if hasattr(torch.ops.aten, '_scaled_dot_product_flash_attention_for_cpu'):
-        formulas[torch.ops.aten._scaled_dot_product_flash_attention_for_cpu] = _cpu_attention_flop
-    if hasattr(torch.ops.mkldnn, '_convolution_pointwise'):
-        formulas[torch.ops.mkldnn._convolution_pointwise] = _fused_conv_flop
-    if hasattr(torch.ops.mkldnn, '_linear_pointwise'):
-        formulas[torch.ops.mkldnn._linear_pointwise] = _fused_linear_flop
-    return formulas
+    cpu_attention = getattr(torch.ops.aten, '_scaled_dot_product_flash_attention_for_cpu', None)
+    return {} if cpu_attention is None else {cpu_attention: _cpu_attention_flop}
 
 
 def count_macs(model: nn.Module, run: Callable[[], Any]) -> Dict[str, int]:
@@ -81,9 +58,9 @@ def count_macs(model: nn.Module, run: Callable[[], Any]) -> Dict[str, int]:
             handles.append(module.register_forward_pre_hook(enter))
             handles.append(module.register_forward_hook(leave(name)))
     try:
-        # Results that inference keeps between calls (position MLPs) count as computed: the
-        # count is the architecture's, whatever ran before.
-        with counter, evaluating_every_call():
+        # The plain layers: fused kernels and results kept between calls (position MLPs) would
+        # count as something else than the architecture, or not at all.
+        with counter, fast_paths(False):
             run()
     finally:
         for handle in handles:

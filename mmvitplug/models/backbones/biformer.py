@@ -94,9 +94,11 @@ class BiFormerBlock(TransformerBlock):
             x = F.conv2d(x, kernel, self.pos_embed.bias, padding=1, groups=x.shape[1])
         # (B, H, W, C); a view when the map is channels-last, as inside the backbone.
         t = x.permute(0, 2, 3, 1).contiguous()
-        # This block's own tensor (the conv's output, or a copy), which it may update in place.
-        owned = self.pos_embed is not None or t.data_ptr() != x.data_ptr()
-        if self.training or not owned or not inference_fast_path():
+        # The inference fast path updates the tokens in place, so it needs a map this block
+        # owns: the position-encoding conv's output. Without that conv the map is the caller's
+        # (a view of it inside the backbone, whose maps are channels-last) and the plain path
+        # runs.
+        if self.pos_embed is None or self.training or not inference_fast_path():
             return self.forward_tokens(t).permute(0, 3, 1, 2)
         # Inference fast path: residual updates in place, a token-wise MLP in chunks of tokens.
         t += _scaled(self.attn(t, self.norm1), self.gamma1)

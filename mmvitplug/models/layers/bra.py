@@ -10,18 +10,16 @@ How this differs from the authors' formulation while giving the same numbers:
   of K and V) and materialise all attention logits. Here the copies are made for a bounded chunk
   of query regions at a time and fed to fused scaled-dot-product attention, so the transient
   memory no longer grows with ``topk`` times the map; where every region is routed (few regions),
-  there is no copy at all. :func:`gather_all_routed_attention` is the authors' formulation,
-  written as a reference (the tests' specification, the benchmarks' memory baseline): the layer
-  itself never calls it.
+  there is no copy at all.
 * like the authors' ``auto_pad``, the normalised input is zero-padded to whole regions before
   the projection, so padded tokens (projected to the bias) take part in routing (region means),
   attention (keys) and LePE, as in the released model. But queries are projected and attend
   only in regions that hold real tokens: regions made only of padding are routed to, never
   computed for.
 * every map is freed as soon as it has been used and, on the inference fast path
-  (:mod:`~mmvitplug.models.layers.fast_paths`), the routed keys/values of every chunk go
-  through one reused buffer and the result overwrites the queries (peak memory measured in
-  ``benchmarks/biformer_cpu.md``).
+  (:mod:`~mmvitplug.models.layers.switches`), the routed keys/values of every chunk go
+  through one reused buffer and the result overwrites the queries: inference memory stays a
+  few times the map's.
 
 Region geometry is computed from the input: either a fixed number of regions per side
 (``n_win``, the released policy: region sides grow with the image) or a fixed region side
@@ -34,10 +32,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .fast_paths import inference_fast_path
 from .fused import Linear, linear_act
-from .geometry import ceil_div, crop, graph_mode, query_weights, size_min
+from .geometry import ceil_div, crop, graph_mode, size_min
+from .inspection import attention_weights
+from .norm import pre_norm
 from .precision import autocast_off
+from .switches import inference_fast_path
 from .window import window_partition, window_reverse
 
 # Routed keys/values copied at once, in elements: bounds the transient memory of BRA (8 MiB in
@@ -148,20 +148,6 @@ def _attend(q: torch.Tensor, selected: torch.Tensor, num_heads: int,
     return out.transpose(1, 2)
 
 
-def gather_all_routed_attention(q: torch.Tensor, kv: torch.Tensor, index: torch.Tensor,
-                                num_heads: int, scale: float) -> torch.Tensor:
-    """:func:`routed_attention` as the authors compute it: the routed keys and values of every
-    query region copied at once, and the logits of all heads materialised. Memory grows with
-    ``topk`` times the map. A reference for the tests and the benchmarks' memory baseline; the
-    layer never calls it."""
-    qk_dim = q.shape[-1]
-    selected = kv[index].flatten(1, 2)  # (Gq, topk * Lk, Cqk + Cv)
-    k, v = _heads(selected[..., :qk_dim], num_heads), _heads(selected[..., qk_dim:], num_heads)
-    logits = (_heads(q, num_heads) * scale) @ k.transpose(-2, -1)
-    out = logits.softmax(dim=-1) @ v
-    return out.transpose(1, 2).flatten(2)
-
-
 def _lepe_conv(dim: int, kernel: int) -> Optional[nn.Conv2d]:
     """The depthwise LePE conv (``kernel`` odd, padding ``kernel // 2``); None for 0 (no LePE),
     as the authors' ``side_dwconv``."""
@@ -169,6 +155,34 @@ def _lepe_conv(dim: int, kernel: int) -> Optional[nn.Conv2d]:
         raise ValueError(f'side_dwconv must be 0 (no LePE) or an odd kernel size, got {kernel}: '
                          'the LePE conv is padded by kernel // 2 and must keep the map size')
     return nn.Conv2d(dim, dim, kernel, padding=kernel // 2, groups=dim) if kernel else None
+
+
+class RegionGeometry(NamedTuple):
+    """How :class:`BiLevelRoutingAttention` cuts one map into regions
+    (:meth:`~BiLevelRoutingAttention.region_geometry`).
+
+    Attributes:
+        size: (h, w) tokens of the map.
+        grid: (ny, nx) regions per side of the map zero-padded to whole regions.
+        region: (rh, rw) tokens per region side.
+        query_grid: (qy, qx): the regions holding real tokens are the first qy x qx of the
+            grid, the only ones whose queries are computed; in graph mode the whole grid (no
+            branch on the size).
+    """
+    size: Tuple[int, int]
+    grid: Tuple[int, int]
+    region: Tuple[int, int]
+    query_grid: Tuple[int, int]
+
+    @property
+    def padded_size(self) -> Tuple[int, int]:
+        """(Hp, Wp) of the padded map."""
+        return self.grid[0] * self.region[0], self.grid[1] * self.region[1]
+
+    @property
+    def num_regions(self):
+        """Regions of the padded map."""
+        return self.grid[0] * self.grid[1]
 
 
 class RoutingMaps(NamedTuple):
@@ -229,13 +243,59 @@ class BiLevelRoutingAttention(nn.Module):
         self.proj = Linear(dim, dim)
         self.lepe = _lepe_conv(dim, side_dwconv)
 
+    def region_geometry(self, x: torch.Tensor) -> RegionGeometry:
+        """The regions of a (B, H, W, C) map under this layer's policy."""
+        h, w = x.shape[1:3]
+        grid, (rh, rw) = region_grid((h, w), self.n_win, self.region_size)
+        query_grid = grid if graph_mode() else (ceil_div(h, rh), ceil_div(w, rw))
+        return RegionGeometry((h, w), grid, (rh, rw), query_grid)
+
+    def _every_region_routed(self, geometry: RegionGeometry) -> bool:
+        """Whether ``topk`` covers every region, so that routing can be skipped. In graph mode
+        that is only decided for a region count that is the same at every size (``n_win``);
+        with ``region_size`` a graph always routes (``topk`` capped by the region count), which
+        gives the same attention."""
+        if graph_mode() and self.n_win is None:
+            return False
+        return self.topk >= geometry.num_regions
+
     def _project(self, x: torch.Tensor, part: str) -> torch.Tensor:
         """The ``'q'`` or ``'kv'`` rows of the fused q/k/v projection applied to ``x``."""
         rows = slice(0, self.qk_dim) if part == 'q' else slice(self.qk_dim, None)
         return linear_act(x, self.qkv.weight[rows], self.qkv.bias[rows])
 
+    def _pad(self, x: torch.Tensor, geometry: RegionGeometry) -> torch.Tensor:
+        """The (B, H, W, C) map zero-padded to whole regions, as the authors' ``auto_pad``:
+        padded tokens project to the bias and take part in routing, attention and LePE. In
+        graph mode the pad is always recorded."""
+        (h, w), (hp, wp) = geometry.size, geometry.padded_size
+        if graph_mode() or (hp, wp) != (h, w):
+            return F.pad(x, (0, 0, 0, wp - w, 0, hp - h))
+        return x
+
+    def _cut_regions(self, x: torch.Tensor, geometry: RegionGeometry) -> torch.Tensor:
+        """(B, P, rh*rw, C): the (B, H, W, C) map padded (:meth:`_pad`) and cut into regions,
+        row-major."""
+        return window_partition(self._pad(x, geometry), geometry.region)
+
+    def _query_regions(self, regions: torch.Tensor, geometry: RegionGeometry) -> torch.Tensor:
+        """(B, qy*qx, L, C): the regions holding real tokens, the only ones whose queries are
+        computed (fully padded regions can be routed to, but are never computed for)."""
+        (qy, qx), (ny, nx) = geometry.query_grid, geometry.grid
+        if graph_mode() or (qy, qx) == (ny, nx):
+            return regions
+        b, _, length, c = regions.shape
+        return regions.view(b, ny, nx, length, c)[:, :qy, :qx].reshape(b, qy * qx, length, c)
+
+    def _project_regions(self, regions: torch.Tensor,
+                         geometry: RegionGeometry) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Queries (B, qy*qx, L, Cqk) of the regions holding real tokens
+        (:meth:`_query_regions`) and keys/values (B, P, L, Cqk + C) of all regions."""
+        q = self._project(self._query_regions(regions, geometry), 'q')
+        return q, self._project(regions, 'kv')
+
     def _region_means(self, regions: torch.Tensor, q: torch.Tensor, kv: torch.Tensor,
-                      query_grid: Tuple[int, int], grid: Tuple[int, int]):
+                      geometry: RegionGeometry) -> Tuple[torch.Tensor, torch.Tensor]:
         """float32 region means of the queries (B, qy*qx, Cqk) and keys (B, P, Cqk).
 
         Under autocast the projections ran in the low precision; a mean of a linear projection
@@ -249,9 +309,16 @@ class BiLevelRoutingAttention(nn.Module):
             means = regions.mean(2, dtype=torch.float32)  # (B, P, C)
             weight, bias = self.qkv.weight.float(), self.qkv.bias.float()
             k_means = linear_act(means, weight[qk:2 * qk], bias[qk:2 * qk])
-            (qy, qx), (ny, nx) = query_grid, grid
+            (qy, qx), (ny, nx) = geometry.query_grid, geometry.grid
             q_means = means.view(means.shape[0], ny, nx, -1)[:, :qy, :qx].flatten(1, 2)
             return linear_act(q_means, weight[:qk], bias[:qk]), k_means
+
+    def _route(self, regions: torch.Tensor, q: torch.Tensor, kv: torch.Tensor,
+               geometry: RegionGeometry) -> torch.Tensor:
+        """(B, qy*qx, topk) regions routed to by each query region (:func:`route`; ``topk``
+        capped by the region count), from :meth:`_project_regions`' outputs."""
+        q_means, k_means = self._region_means(regions, q, kv, geometry)
+        return route(q_means, k_means, size_min(self.topk, geometry.num_regions), self.scale)
 
     def attend_routed(self, q: torch.Tensor, kv: torch.Tensor, index: torch.Tensor,
                       out: Optional[torch.Tensor] = None) -> torch.Tensor:
@@ -259,97 +326,110 @@ class BiLevelRoutingAttention(nn.Module):
         (:func:`routed_attention`; see there for the shapes)."""
         return routed_attention(q, kv, index, self.num_heads, self.scale, out)
 
+    def _attend_all_regions(self, x: torch.Tensor,
+                            geometry: RegionGeometry) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The regime where every region is routed: the real queries attend to the whole
+        padded map, with no routing and no copies.
+
+        Args:
+            x: (B, H, W, C) normalised map.
+
+        Returns:
+            The attention output (B, H, W, C) and the values (B, Hp, Wp, C) for LePE.
+        """
+        b, h, w, c = x.shape
+        qk, heads = self.qk_dim, self.num_heads
+        kv = self._project(self._pad(x, geometry), 'kv')
+        keys = kv.flatten(1, 2)
+        out = F.scaled_dot_product_attention(
+            _heads(self._project(x, 'q').flatten(1, 2), heads), _heads(keys[..., :qk], heads),
+            _heads(keys[..., qk:], heads), scale=self.scale)
+        return out.transpose(1, 2).reshape(b, h, w, c), kv[..., qk:]
+
+    def _attend_routed_regions(self, regions: torch.Tensor,
+                               geometry: RegionGeometry) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The regime where each query region attends to its ``topk`` routed regions: project
+        region by region, route, attend (:meth:`attend_routed`).
+
+        Args:
+            regions: (B, P, rh*rw, C) the normalised map cut into regions
+                (:meth:`_cut_regions`), handed over: inference memory peaks in this step, so
+                each map is dropped right after its last use (the ``del`` s).
+
+        Returns:
+            The attention output (B, H, W, C) and the values (B, Hp, Wp, C) for LePE.
+        """
+        b, _, length, c = regions.shape
+        q, kv = self._project_regions(regions, geometry)
+        index = self._route(regions, q, kv, geometry)
+        del regions
+        # The regions of all images as one batch: image i's regions are rows i * P, ...
+        num_regions = geometry.num_regions
+        index = index + torch.arange(b, device=kv.device).view(b, 1, 1) * num_regions
+        q, kv, index = q.flatten(0, 1), kv.flatten(0, 1), index.flatten(0, 1)
+        # On the inference fast path the result overwrites the queries (same shape when the
+        # q/k width is the value width, as in every released model).
+        out = self.attend_routed(q, kv, index, q if self.qk_dim == c else None)
+        (qy, qx), region = geometry.query_grid, geometry.region
+        out = window_reverse(out.view(b, qy * qx, length, c), region,
+                             (qy * region[0], qx * region[1]))
+        del q
+        values = kv[..., self.qk_dim:].view(b, num_regions, length, c)
+        return crop(out, *geometry.size), window_reverse(values, region, geometry.padded_size)
+
+    def _attend(self, x: torch.Tensor, norm: Optional[nn.Module],
+                geometry: RegionGeometry) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The attention output (B, H, W, C) and the values (B, Hp, Wp, C) of the regime that
+        applies: every region routed, or routing."""
+        if self._every_region_routed(geometry):
+            return self._attend_all_regions(pre_norm(x, norm), geometry)
+        return self._attend_routed_regions(self._cut_regions(pre_norm(x, norm), geometry),
+                                           geometry)
+
+    def _add_lepe(self, out: torch.Tensor, values: torch.Tensor,
+                  geometry: RegionGeometry) -> torch.Tensor:
+        """``out`` plus LePE: the depthwise conv of the padded value map, cropped to the map."""
+        if self.lepe is None:
+            return out
+        lepe = self.lepe(values.permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last))
+        return out + crop(lepe, *geometry.size, first_dim=2).permute(0, 2, 3, 1)
+
     def maps(self, x: torch.Tensor, query: Tuple[int, int],
              norm: Optional[nn.Module] = None) -> RoutingMaps:
         """The routing of every query region and the token attention of the token at ``query``
-        (row, column) of ``x``, on the arguments :meth:`forward` takes (for inspection: the
-        fused forward never materialises the weights). The steps are :meth:`forward`'s."""
-        if norm is not None:
-            x = norm(x)
-        b, h, w, _ = x.shape
-        (ny, nx), (rh, rw) = region_grid((h, w), self.n_win, self.region_size)
-        qy, qx = ceil_div(h, rh), ceil_div(w, rw)
-        regions = window_partition(F.pad(x, (0, 0, 0, nx * rw - w, 0, ny * rh - h)), (rh, rw))
-        q = self._project(regions, 'q').view(b, ny, nx, rh * rw, -1)[:, :qy, :qx].flatten(1, 2)
-        kv = self._project(regions, 'kv')
-        if self.topk >= ny * nx:
-            index = torch.arange(ny * nx, device=x.device).expand(b, qy * qx, -1)
+        (row, column) of ``x``, on the arguments :meth:`forward` takes: its steps (regions,
+        projection, routing), with the weights materialised (the fused forward never holds
+        them)."""
+        geometry = self.region_geometry(x)
+        regions = self._cut_regions(pre_norm(x, norm), geometry)
+        q, kv = self._project_regions(regions, geometry)
+        b = q.shape[0]
+        (_, qx), (rh, rw) = geometry.query_grid, geometry.region
+        if self._every_region_routed(geometry):
+            index = torch.arange(geometry.num_regions, device=x.device).expand(b, q.shape[1], -1)
         else:
-            q_means, k_means = self._region_means(regions, q, kv, (qy, qx), (ny, nx))
-            index = route(q_means, k_means, self.topk, self.scale)
+            index = self._route(regions, q, kv, geometry)
         row, col = query
         query_region = row // rh * qx + col // rw
         heads, qk = self.num_heads, self.qk_dim
-        token = q[:, query_region, row % rh * rw + col % rw].view(b, heads, qk // heads)
+        token = q[:, query_region, row % rh * rw + col % rw].view(b, heads, 1, qk // heads)
         routed = index[:, query_region]  # (B, topk)
         keys = kv[torch.arange(b, device=x.device)[:, None], routed, :, :qk]
-        weights = query_weights(token, keys.reshape(b, -1, heads, qk // heads), self.scale)
-        return RoutingMaps((ny, nx), (rh, rw), index, query_region,
+        keys = keys.reshape(b, -1, heads, qk // heads).transpose(1, 2)
+        weights = attention_weights(token, keys, self.scale)
+        return RoutingMaps(geometry.grid, geometry.region, index, query_region,
                            weights.view(b, heads, -1, rh, rw))
 
     def forward(self, x: torch.Tensor, norm: Optional[nn.Module] = None) -> torch.Tensor:
         """(B, H, W, C) -> (B, H, W, C).
 
-        ``norm``, if given, is applied to ``x`` first (the block's pre-norm): done here, the
-        normalised map is freed as soon as it is cut into regions.
+        ``norm``, if given, is applied to ``x`` first (the block's pre-norm). Each step is
+        handed the maps it consumes as arguments that nothing else holds, so every map is
+        released when the step that uses it last returns (the normalised map once it is cut
+        into regions, the routed regime's keys and values before LePE).
         """
-        if norm is not None:
-            x = norm(x)
-        b, h, w, c = x.shape
-        (ny, nx), (rh, rw) = region_grid((h, w), self.n_win, self.region_size)
-        hp, wp = ny * rh, nx * rw
-        qk, heads = self.qk_dim, self.num_heads
-        # In graph mode no branch may depend on the size: pad always, route always (topk
-        # capped by the number of regions; only a constant region count, n_win, may skip
-        # routing), and compute queries of every region.
-        graph = graph_mode()
-        # Zero padding as the authors' auto_pad: padded tokens project to the bias and take
-        # part in routing, attention and LePE.
-        padded = F.pad(x, (0, 0, 0, wp - w, 0, hp - h)) if graph or (hp, wp) != (h, w) else x
-        if isinstance(ny * nx, int) and self.topk >= ny * nx:
-            # Every region is routed: real queries attend to the whole padded map.
-            kv = self._project(padded, 'kv')
-            keys = kv.flatten(1, 2)
-            out = F.scaled_dot_product_attention(
-                _heads(self._project(x, 'q').flatten(1, 2), heads), _heads(keys[..., :qk], heads),
-                _heads(keys[..., qk:], heads), scale=self.scale)
-            out = out.transpose(1, 2).reshape(b, h, w, c)
-            values = kv[..., qk:]
-        else:
-            # Project region by region (q only for regions holding real tokens; k, v for all:
-            # fully padded regions can be routed to), then route and attend. Maps are freed as
-            # soon as they are used: inference memory peaks here.
-            qy, qx = (ny, nx) if graph else (ceil_div(h, rh), ceil_div(w, rw))
-            regions = window_partition(padded, (rh, rw))  # (B, P, L, C)
-            if graph or (qy, qx) == (ny, nx):
-                q = self._project(regions, 'q')
-            else:
-                q = self._project(window_partition(padded[:, :qy * rh, :qx * rw], (rh, rw)), 'q')
-            del x, padded
-            kv = self._project(regions, 'kv')
-            q_means, k_means = self._region_means(regions, q, kv, (qy, qx), (ny, nx))
-            del regions
-            topk = size_min(self.topk, ny * nx)
-            index = route(q_means, k_means, topk, self.scale)
-            index = index + torch.arange(b, device=kv.device).view(b, 1, 1) * (ny * nx)
-            q, kv, index = q.flatten(0, 1), kv.flatten(0, 1), index.flatten(0, 1)
-            # On the inference fast path the result overwrites the queries (same shape when
-            # the q/k width is the value width, as in every released model).
-            out = self.attend_routed(q, kv, index, q if qk == c else None)
-            del q
-            out = window_reverse(out.view(b, qy * qx, rh * rw, c), (rh, rw),
-                                 (qy * rh, qx * rw))
-            out = crop(out, h, w)
-            values = window_reverse(kv[..., qk:].view(b, ny * nx, rh * rw, c), (rh, rw),
-                                    (hp, wp))
-            del kv
-        if self.lepe is not None:
-            lepe = self.lepe(values.permute(0, 3, 1, 2).contiguous(
-                memory_format=torch.channels_last))
-            out = out + crop(lepe, h, w, first_dim=2).permute(0, 2, 3, 1)
-            del lepe
-        del values
-        return self.proj(out)
+        geometry = self.region_geometry(x)
+        return self.proj(self._add_lepe(*self._attend(x, norm, geometry), geometry))
 
 
 class GlobalAttentionLePE(nn.Module):
@@ -375,8 +455,7 @@ class GlobalAttentionLePE(nn.Module):
 
     def forward(self, x: torch.Tensor, norm: Optional[nn.Module] = None) -> torch.Tensor:
         """(B, H, W, C) -> (B, H, W, C); ``norm``, if given, is applied to ``x`` first."""
-        if norm is not None:
-            x = norm(x)
+        x = pre_norm(x, norm)
         b, h, w, c = x.shape
         q, k, v = self.qkv(x).view(b, h * w, 3, c).unbind(2)
         out = F.scaled_dot_product_attention(*(_heads(t, self.num_heads) for t in (q, k, v)))

@@ -1,14 +1,13 @@
 """Inference fast paths through oneDNN (behind the switch of
-:mod:`mmvitplug.models.layers.fast_paths`): conv + BatchNorm + activation, and linear layers
+:mod:`mmvitplug.models.layers.switches`): conv + BatchNorm + activation, and linear layers
 (+ activation).
 
 On CPU, without autograd, oneDNN's pointwise-fused kernels (the ones torch.compile's CPU backend
 emits) apply the activation while the output is still in cache, and BatchNorm in eval mode
-folds into the conv weights; on this project's CPU that halves the time of the conv stages (an
-activation pass over a large map costs as much as the conv). oneDNN's GEMM also runs at the
-CPU's FMA peak where ``F.linear``'s (MKL's) does not: on the 2-core AMD EPYC of the benchmarks,
-a 2048^3 float32 product takes 216 GMAC/s through oneDNN and 99 through ``torch.mm``, and the
-(212 x 256) x (256 x 768) projection of a FasterViT-0 stage-3 block 196 us against 429 us.
+folds into the conv weights, so the separate passes over the map that BatchNorm and the
+activation would take are gone. oneDNN's GEMM also runs at the CPU's FMA peak where
+``F.linear``'s (MKL's) may not; how far apart the two are depends on the CPU and the library
+builds.
 The results are the plain ones up to float32 rounding. Training, autograd, tracing, export,
 compilation, autocast, other devices and dtypes take the plain ops.
 """
@@ -18,7 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .fast_paths import inference_fast_path
+from .switches import inference_fast_path
 
 _ACTIVATIONS = {'relu': F.relu, 'gelu': F.gelu}
 # oneDNN's post-op algorithm argument: exact (erf) GELU is 'none'; other post-ops take ''

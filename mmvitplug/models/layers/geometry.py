@@ -7,21 +7,23 @@ ONNX exporter and ``torch.compile``.
   ``x.shape`` and on the symbolic ints of dynamo, so a traced or exported graph keeps them
   symbolic. No ``math.ceil``, no ``int(...)``, no Python branch on a size in graph mode.
 * Index tables and masks are built from ``torch.arange`` on the input's device. In eager mode
-  they are cached per (size, device) in a small bounded cache, so steady-state inference builds
-  and copies nothing; in graph mode they are part of the graph.
+  they are cached per (size, device) in small bounded caches, so steady-state inference builds
+  and copies nothing; in graph mode they are part of the graph. The process-wide caches are
+  made by :func:`shared_cache` and all emptied by :func:`clear_caches`.
 * :func:`graph_mode` tells the layers to take their graph formulation: the same numbers as the
   eager one (which may skip work or bound memory with Python loops and branches on sizes), with
   no loop or branch whose trip count or direction depends on the input size.
 """
 from collections import OrderedDict
-from typing import Callable, Hashable, Optional, Tuple, TypeVar
+from typing import Callable, Dict, Hashable, Optional, Tuple, TypeVar
 
 import torch
 
 T = TypeVar('T')
 
-__all__ = ['GeometryCache', 'as_pair', 'averaging_matrix', 'ceil_div', 'crop', 'graph_mode',
-           'merge_heads', 'pad_amount', 'size_max', 'size_min']
+__all__ = ['GeometryCache', 'as_pair', 'averaging_matrix', 'ceil_div', 'clear_caches', 'crop',
+           'graph_mode', 'merge_heads', 'pad_amount', 'shared_cache', 'shared_caches', 'size_max',
+           'size_min']
 
 
 def graph_mode() -> bool:
@@ -104,6 +106,30 @@ class GeometryCache:
         self._entries.clear()
 
 
+# The process-wide caches, by name: one per kind of table, owned here so that one call empties
+# them all.
+_SHARED: Dict[str, GeometryCache] = {}
+
+
+def shared_cache(name: str, maxsize: int = 64) -> GeometryCache:
+    """The process-wide :class:`GeometryCache` of the tables called ``name`` (created on first
+    use), one of those :func:`clear_caches` empties."""
+    return _SHARED.setdefault(name, GeometryCache(maxsize))
+
+
+def shared_caches() -> Dict[str, GeometryCache]:
+    """The process-wide geometry caches, by name."""
+    return dict(_SHARED)
+
+
+def clear_caches() -> None:
+    """Empty every process-wide geometry cache, e.g. to release the tables of sizes that will
+    not come again (each cache is bounded anyway). The position MLPs' kept results belong to
+    their modules (:class:`~mmvitplug.models.layers.position.ResultCache`)."""
+    for cache in _SHARED.values():
+        cache.clear()
+
+
 def averaging_matrix(length, starts: torch.Tensor, ends: torch.Tensor,
                      dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """(n, length) matrix whose row ``i`` averages positions ``starts[i] <= j < ends[i]``: an
@@ -140,13 +166,6 @@ def merge_heads(x: torch.Tensor) -> torch.Tensor:
     if torch.compiler.is_compiling():
         x = x.clone(memory_format=torch.contiguous_format)
     return x.reshape(x.shape[0], x.shape[1], -1)
-
-
-def query_weights(q: torch.Tensor, k: torch.Tensor, scale: float) -> torch.Tensor:
-    """Attention weights ``softmax(scale * q.k)`` of one query per head, (B, heads, d), over
-    (B, L, heads, d) keys: (B, heads, L). For inspecting attention that the layers compute
-    fused."""
-    return torch.einsum('bhd,blhd->bhl', q * scale, k).softmax(dim=-1)
 
 
 def as_pair(size) -> Tuple:

@@ -21,7 +21,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .block import TransformerBlock
-from .geometry import GeometryCache, averaging_matrix, ceil_div, crop, graph_mode
+from .geometry import averaging_matrix, ceil_div, crop, graph_mode, shared_cache
 from .mlp import Mlp
 from .position import AbsolutePositionMLP
 from .window_attention import CPBWindowAttention
@@ -231,9 +231,9 @@ class HATBlock(TransformerBlock):
         return x, carriers
 
 
-_MASKS = GeometryCache()
-_UPSAMPLING = GeometryCache()
-_TILING = GeometryCache()
+_MASKS = shared_cache('hat.key_padding')
+_UPSAMPLING = shared_cache('hat.nearest_upsampling')
+_TILING = shared_cache('hat.window_tiling')
 
 
 def window_tiling(h, w, window_size: int, device) -> Tuple[torch.Tensor, torch.Tensor]:

@@ -7,7 +7,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .fused import Linear
-from .geometry import crop, query_weights
+from .geometry import crop
+from .inspection import attention_weights
+from .norm import pre_norm
 from .window import pad_to_multiple, window_partition, window_reverse
 
 
@@ -78,61 +80,70 @@ class HiLoAttention(nn.Module):
     def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         return F.scaled_dot_product_attention(q, k, v, scale=self.scale)
 
+    def _hifi_qkv(self, windows: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        """Hi-Fi queries, keys and values (B * nW, heads, ws*ws, head_dim) of (B, nW, ws*ws, C)
+        windows: the windows of all images as one batch, so attention is 4-D (what the ONNX
+        converters know)."""
+        b, n_win, length, _ = windows.shape
+        qkv = self.hifi_qkv(windows).view(b * n_win, length, 3, self.hifi_heads, self.head_dim)
+        return qkv.permute(2, 0, 3, 1, 4).unbind(0)
+
+    def _lofi_queries(self, x: torch.Tensor) -> torch.Tensor:
+        """Lo-Fi queries (B, heads, H*W, head_dim) of a (B, H, W, C) map."""
+        b, h, w, _ = x.shape
+        return self.lofi_q(x).view(b, h * w, self.lofi_heads, self.head_dim).transpose(1, 2)
+
+    def _lofi_keys_values(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Lo-Fi keys and values (B, heads, H'*W', head_dim) of a (B, H, W, C) map: those of
+        its ``window_size``-average-pooled map, ``H' = H / window_size`` (the map itself for
+        ``window_size`` 1)."""
+        if self.window_size > 1:
+            x = F.avg_pool2d(x.permute(0, 3, 1, 2), self.window_size).permute(0, 2, 3, 1)
+        kv = self.lofi_kv(x).view(x.shape[0], -1, 2, self.lofi_heads, self.head_dim)
+        return kv.permute(2, 0, 3, 1, 4).unbind(0)
+
     def _hifi(self, x: torch.Tensor) -> torch.Tensor:
         b, h, w, _ = x.shape
-        ws, heads = self.window_size, self.hifi_heads
+        ws = self.window_size
         windows = window_partition(x, ws)  # (B, nW, ws*ws, C)
-        n_win = windows.shape[1]
-        # Windows of all images as one batch: 4-D attention (what the ONNX converters know).
-        qkv = self.hifi_qkv(windows).view(b * n_win, ws * ws, 3, heads, self.head_dim)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # (B * nW, heads, ws*ws, hd)
-        out = self._attend(q, k, v).transpose(1, 2).reshape(b, n_win, ws * ws, -1)
+        out = self._attend(*self._hifi_qkv(windows)).transpose(1, 2)
+        out = out.reshape(b, windows.shape[1], ws * ws, -1)
         return self.hifi_proj(window_reverse(out, ws, (h, w)))
 
     def _lofi(self, x: torch.Tensor) -> torch.Tensor:
         b, h, w, _ = x.shape
-        heads = self.lofi_heads
-        q = self.lofi_q(x).view(b, h * w, heads, self.head_dim).transpose(1, 2)
-        if self.window_size > 1:
-            pooled = F.avg_pool2d(x.permute(0, 3, 1, 2), self.window_size)
-            x = pooled.permute(0, 2, 3, 1)
-        kv = self.lofi_kv(x).view(b, -1, 2, heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        out = self._attend(q, kv[0], kv[1]).transpose(1, 2).reshape(b, h, w, -1)
-        return self.lofi_proj(out)
+        out = self._attend(self._lofi_queries(x), *self._lofi_keys_values(x))
+        return self.lofi_proj(out.transpose(1, 2).reshape(b, h, w, -1))
 
     def maps(self, x: torch.Tensor, query: Tuple[int, int],
              norm: Optional[nn.Module] = None) -> HiLoMaps:
         """The attention weights of the token at ``query`` (row, column) of ``x`` in both
-        branches, on the arguments :meth:`forward` takes (for inspection: the fused forward
-        never materialises them)."""
-        if norm is not None:
-            x = norm(x)
-        x = pad_to_multiple(x, self.window_size)
-        b, _, _, c = x.shape
-        ws, hd = self.window_size, self.head_dim
-        top, left = (q // ws * ws for q in query)
+        branches, on the arguments :meth:`forward` takes: its steps, with the weights
+        materialised (the fused forward never holds them). The Hi-Fi branch is computed for the
+        query's window only."""
+        x = pad_to_multiple(pre_norm(x, norm), self.window_size)
+        b, h, w, _ = x.shape
+        ws = self.window_size
+        row, col = query
+        top, left = row // ws * ws, col // ws * ws
         hifi = lofi = None
         if self.hifi_heads:
-            window = x[:, top:top + ws, left:left + ws].reshape(b, ws * ws, c)
-            qkv = self.hifi_qkv(window).view(b, ws * ws, 3, self.hifi_heads, hd)
-            within = (query[0] - top) * ws + query[1] - left
-            hifi = query_weights(qkv[:, within, 0], qkv[:, :, 1], self.scale).view(b, -1, ws, ws)
+            window = window_partition(x[:, top:top + ws, left:left + ws], ws)
+            q, k, _ = self._hifi_qkv(window)  # (B, heads, ws*ws, head_dim)
+            within = (row - top) * ws + col - left
+            hifi = attention_weights(q[:, :, within:within + 1], k, self.scale)
+            hifi = hifi.view(b, -1, ws, ws)
         if self.lofi_heads:
-            q = self.lofi_q(x[:, query[0], query[1]]).view(b, self.lofi_heads, hd)
-            if ws > 1:
-                x = F.avg_pool2d(x.permute(0, 3, 1, 2), ws).permute(0, 2, 3, 1)
-            keys = self.lofi_kv(x)[..., :self.lofi_heads * hd]
-            lofi = query_weights(q, keys.reshape(b, -1, self.lofi_heads, hd), self.scale)
-            lofi = lofi.view(b, -1, *x.shape[1:3])
+            k, _ = self._lofi_keys_values(x)
+            q = self._lofi_queries(x[:, row:row + 1, col:col + 1])
+            lofi = attention_weights(q, k, self.scale).view(b, -1, h // ws, w // ws)
         return HiLoMaps((top, left, ws), hifi, lofi)
 
     def forward(self, x: torch.Tensor, norm: Optional[nn.Module] = None) -> torch.Tensor:
         """x: (B, H, W, C) -> (B, H, W, C); ``norm``, if given, is applied to ``x`` first (the
         block's pre-norm: the padding comes after it)."""
-        if norm is not None:
-            x = norm(x)
         _, h, w, _ = x.shape
-        x = pad_to_multiple(x, self.window_size)
+        x = pad_to_multiple(pre_norm(x, norm), self.window_size)
         if not self.lofi_heads:
             out = self._hifi(x)
         elif not self.hifi_heads:

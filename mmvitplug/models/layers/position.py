@@ -7,22 +7,23 @@ and, eagerly, cached per (size, device). The MLPs run in float32 even under auto
 are coordinates, and the relative position bias is a sum of hundreds of products that bfloat16
 would round to ~1%.
 
-The MLPs' outputs depend only on their weights and the grid, so in eval mode under ``no_grad``
-each module keeps its outputs per grid (:class:`WeightTiedResults`) until a weight changes
-(FasterViT-0 1.03-1.04x faster from 224x224 to 800x1344, ``benchmarks/before_after.md``).
-Training, autograd and graph modes always evaluate them.
+The MLPs' outputs depend only on their weights and the grid, so on the inference fast path
+(:mod:`~mmvitplug.models.layers.switches`: no autograd, eager) each module in eval mode keeps
+its outputs per grid (:class:`ResultCache`) until a weight changes, instead of evaluating an
+MLP of hundreds of coordinates and gathering its output at every call. Training, autograd,
+graph modes and the plain path (``fast_paths(False)``) always evaluate them.
 """
 import math
-from contextlib import contextmanager
-from typing import Callable, Iterator, Tuple
+from typing import Callable, Tuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from .fused import Linear
-from .geometry import GeometryCache, graph_mode, size_max
+from .geometry import GeometryCache, graph_mode, shared_cache, size_max
 from .precision import autocast_off
+from .switches import inference_fast_path
 
 #: Hidden width of the coordinate MLPs (the authors' ``cpb_mlp``).
 CPB_HIDDEN = 512
@@ -32,8 +33,8 @@ LOG_RANGE = 8
 #: The bias is BIAS_SCALE * sigmoid(MLP(...)), so it stays within (0, 16) (SwinV2).
 BIAS_SCALE = 16
 
-_RELATIVE_TABLES = GeometryCache()
-_GRIDS = GeometryCache()
+_RELATIVE_TABLES = shared_cache('position.log_relative_coords')
+_GRIDS = shared_cache('position.centred_grid')
 
 
 def _coordinate_mlp(out_features: int, hidden: int = CPB_HIDDEN) -> nn.Sequential:
@@ -96,39 +97,22 @@ def centred_grid(h, w, device=None, scale: str = 'axis') -> torch.Tensor:
     return _GRIDS.get((h, w, device, scale), compute)
 
 
-_REUSE = [True]
-
-
-@contextmanager
-def evaluating_every_call() -> Iterator[None]:
-    """Within the block the position MLPs are evaluated on every call, kept results or not:
-    multiply-add counts (:func:`mmvitplug.utils.complexity.count_macs`) then describe the
-    architecture's forward pass whatever ran before."""
-    previous, _REUSE[0] = _REUSE[0], False
-    try:
-        yield
-    finally:
-        _REUSE[0] = previous
-
-
-class WeightTiedResults:
-    """Results of a module that depend only on its weights and a key (the grid), kept for
-    inference and dropped as soon as any weight differs from when they were computed.
+class ResultCache:
+    """A module's results that depend only on its weights and a key (the grid), kept on the
+    inference fast path and dropped as soon as any weight differs from when they were computed.
 
     Validity is checked against a copy of the weights by value (``torch.equal``), not by
     autograd's version counters: writes through ``.data`` (mmengine's EMA updates its model
-    that way) do not bump them. The comparisons read the weights once per call (about 36 us
-    for a 256-channel :class:`AbsolutePositionMLP` on a 2-core CPU), far less than evaluating
-    the MLP and indexing its output.
+    that way) do not bump them. The comparisons read the few weights of a position MLP once
+    per call, far less work than evaluating the MLP and indexing its output.
 
     Args:
         maxsize: grids kept (inference at a few sizes); older ones are dropped.
         max_elements: larger results are recomputed at every call, not kept. The carrier
-            tokens' bias grows as the square of the carrier count: kept unbounded, the six
-            stage-3 blocks of FasterViT-0 held 5810 MiB after one 4096x4096 forward
-            (benchmarks/scale_limits.py), while evaluating it is a small part of such a
-            forward. The default (2**22, 16 MiB of float32) keeps every table up to about
-            1344x1344 inputs.
+            tokens' bias grows as the square of the carrier count, i.e. as the fourth power of
+            the image side: kept unbounded, the biases of one very large input would stay in
+            memory after it, while evaluating them is a small part of such a forward. The
+            default (2**22, 16 MiB of float32) keeps every table up to about 1344x1344 inputs.
     """
 
     def __init__(self, maxsize: int = 4, max_elements: int = 2**22) -> None:
@@ -142,7 +126,9 @@ class WeightTiedResults:
             and torch.equal(w, c) for w, c in zip(weights, self._weights))
 
     def get(self, module: nn.Module, key: tuple, compute: Callable[[], torch.Tensor]):
-        if module.training or torch.is_grad_enabled() or graph_mode() or not _REUSE[0]:
+        """``compute()``, or what it returned for ``key`` while ``module`` had its present
+        weights."""
+        if module.training or not inference_fast_path():
             return compute()
         weights = tuple(module.parameters())
         if any(w.is_meta for w in weights):  # shapes only: nothing to keep, nothing to compare
@@ -151,6 +137,9 @@ class WeightTiedResults:
             self._weights = tuple(w.detach().clone() for w in weights)
             self._results.clear()
         return self._results.get(key, compute, keep=lambda r: r.numel() <= self.max_elements)
+
+    def __len__(self) -> int:
+        return len(self._results)
 
     def clear(self) -> None:
         self._weights = ()
@@ -167,7 +156,7 @@ class RelativePositionBias(nn.Module):
     def __init__(self, num_heads: int) -> None:
         super().__init__()
         self.cpb_mlp = _coordinate_mlp(num_heads)
-        self.results = WeightTiedResults()
+        self.results = ResultCache()
 
     def forward(self, size: Tuple[int, int], num_prefix: int = 0) -> torch.Tensor:
         """Bias (heads, P + h*w, P + h*w), float32, for tokens of an h x w grid behind
@@ -198,7 +187,7 @@ class AbsolutePositionMLP(nn.Module):
             raise ValueError(f'grid_scale must be one of {GRID_SCALES}, got {grid_scale!r}')
         self.cpb_mlp = _coordinate_mlp(dim)
         self.grid_scale = grid_scale
-        self.results = WeightTiedResults()
+        self.results = ResultCache()
 
     def forward(self, size: Tuple[int, int]) -> torch.Tensor:
         """Embedding (h*w, dim) of an h x w grid in row-major order, float32."""

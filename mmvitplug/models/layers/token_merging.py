@@ -14,10 +14,10 @@ def deform_conv2d_2x2(x: torch.Tensor, offset: torch.Tensor, weight: torch.Tenso
 
     It follows the arithmetic of the authors' CUDA kernel and of
     ``torchvision.ops.deform_conv2d(x_nchw, offset, weight, bias, stride=2)`` (same sampling
-    positions, bilinear weights and zero corners outside the map; it matches torchvision to
-    float32 round-off, see the tests), but gathers whole channel rows of the channels-last map
-    and does the weighting in one matrix product: about 3x faster on CPU than torchvision's
-    im2col kernel, autograd-compatible, and its output is channels-last.
+    positions, bilinear weights and zero corners outside the map; the same numbers up to float32
+    round-off), but gathers whole channel rows of the channels-last map and does the weighting
+    in one matrix product, where torchvision's im2col kernel gathers channel by channel; it is
+    autograd-compatible, and its output is channels-last.
 
     Args:
         x: (B, H, W, C) with H, W >= 2.

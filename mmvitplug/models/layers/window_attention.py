@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 from .fused import Linear
 from .geometry import merge_heads
+from .inspection import attention_weights
 from .position import RelativePositionBias
 
 
@@ -54,8 +55,7 @@ class CPBWindowAttention(nn.Module):
         with ``L = num_prefix + h*w`` (rows: queries, columns: keys; for inspection, the fused
         forward never materialises them)."""
         q, k, _, bias = self._qkv_bias(x, size, num_prefix, key_mask)
-        logits = (q * q.shape[-1]**-0.5) @ k.transpose(-2, -1) + bias
-        return logits.softmax(dim=-1)
+        return attention_weights(q, k, q.shape[-1]**-0.5, bias)
 
     def _qkv_bias(self, x: torch.Tensor, size: Tuple[int, int], num_prefix: int,
                   key_mask: Optional[torch.Tensor]) -> Tuple[torch.Tensor, ...]:

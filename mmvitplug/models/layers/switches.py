@@ -1,20 +1,26 @@
-"""One switch for the inference-only fast paths.
+"""The one switch of the inference-only fast paths.
 
 Where nothing needs gradients, some layers compute the same result a faster or leaner way:
 
 * conv + BatchNorm + activation as one oneDNN call, BatchNorm folded into the weights (CPU,
-  float32; :func:`mmvitplug.models.layers.conv_bn_act`): halves the conv stages' time on CPU;
+  float32; :func:`mmvitplug.models.layers.conv_bn_act`): the activation is applied while the
+  output is still in cache instead of in a second pass over the map;
 * linear layers as oneDNN's GEMM, the MLP's GELU fused into it (CPU, float32;
-  :class:`mmvitplug.models.layers.fused.Linear`): twice MKL's speed on AMD CPUs;
+  :class:`mmvitplug.models.layers.fused.Linear`): oneDNN's GEMM reaches the CPU's FMA peak
+  where MKL's may not (how much that gains depends on the CPU and its libraries);
 * BiFormer's residual updates in place, its MLP over chunks of tokens, and routed attention
   written over its queries through one reused buffer (:mod:`mmvitplug.models.layers.bra`):
-  bounded inference memory.
+  bounded inference memory;
+* FasterViT's position MLPs, whose outputs depend only on their weights and the grid, kept per
+  grid in eval mode (:class:`mmvitplug.models.layers.position.ResultCache`) instead of being
+  evaluated at every call.
 
-They give the plain path's numbers up to float32 round-off (the reference cases are tested with
-the switch on and off). Turn them all off with the environment variable
-``MMVITPLUG_FAST_PATHS=0`` (read at import), or at run time with :func:`set_fast_paths` or the
-:func:`fast_paths` context manager, e.g. to profile the plain layers or to rule the fast paths out
-when chasing a numerical difference.
+They give the plain path's numbers up to float32 round-off. Turn them all off with the
+environment variable ``MMVITPLUG_FAST_PATHS=0`` (read at import), or at run time with
+:func:`set_fast_paths` or the :func:`fast_paths` context manager, e.g. to profile the plain
+layers, to count the operations of the architecture (as
+:func:`mmvitplug.utils.complexity.count_macs` does) or to rule the fast paths out when chasing a
+numerical difference.
 """
 import os
 from contextlib import contextmanager
