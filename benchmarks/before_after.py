@@ -25,10 +25,9 @@ import torch
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
-from common import biformer_n_win, header_line, write_report  # noqa: E402
+from common import biformer_n_win, build_backbone, header_line, write_report  # noqa: E402
 
 from mmvitplug.utils.benchmarking import interleaved_medians, machine_header  # noqa: E402
-from mmvitplug.utils.named_models import build_named_backbone  # noqa: E402
 
 SHAPES = [(8, 224, 224), (1, 512, 512), (1, 800, 1344)]
 # name -> (class, arch, keyword arguments by input size)
@@ -54,10 +53,12 @@ def import_revision(rev: str, workdir: str):
     def register_nothing(self, name=None, force=False, module=None):
         return module if module is not None else (lambda cls: cls)
 
-    # Registries look empty and register nothing while the old copy imports.
+    # Registries (and mmengine's storage backends) look empty and register nothing while the
+    # old copy imports.
     with mock.patch.object(Registry, 'register_module', register_nothing), \
             mock.patch.object(Registry, 'module_dict', new_callable=mock.PropertyMock,
-                              return_value={}):
+                              return_value={}), \
+            mock.patch('mmengine.fileio.backends.registry_utils._register_backend'):
         return importlib.import_module('mmvitplug_before.models')
 
 
@@ -82,7 +83,7 @@ def main(argv=None) -> int:
     rows = []
     with tempfile.TemporaryDirectory() as workdir:
         before = import_revision(args.rev, workdir)
-        swin = build_named_backbone('Swin-T')
+        swin = build_backbone('Swin-T')
         for b, h, w in shapes:
             print(f'{b}x{h}x{w} ...', flush=True)
             models = {'Swin-T': swin}

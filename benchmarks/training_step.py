@@ -25,8 +25,7 @@ sys.path.insert(0, str(HERE.parent / 'tools'))
 from benchmark import parse_args, run_benchmark  # noqa: E402
 from common import (BACKBONES, biformer_n_win, command_line, header_line,  # noqa: E402
                     write_report)
-
-from mmvitplug.utils.named_models import NAMED_BACKBONES  # noqa: E402
+from rivals import NAMED  # noqa: E402  (the names tools/benchmark.py builds)
 
 MODELS = ['FasterViT-0', 'BiFormer-T', 'LITv2-S', 'Swin-T', 'ConvNeXt-T', 'PVTv2-b2']
 SHAPES = ['2x512x512', '1x800x1344']
@@ -90,7 +89,7 @@ def main(argv=None) -> int:
         sized = {n: f'BiFormer-T n_win={biformer_n_win(h, w)}' if n == 'BiFormer-T' else n
                  for n in models}
         for name in sized.values():
-            NAMED_BACKBONES.setdefault(name, BACKBONES[name][:2])
+            NAMED.setdefault(name, BACKBONES[name][:2])
         bench = parse_args([*sized.values(), '--shapes', shape, '--backward', '--no-memory',
                             '--repeats', str(args.repeats),
                             *([] if args.no_compile else ['--compile'])])

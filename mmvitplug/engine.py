@@ -5,8 +5,9 @@ SIGKILL, a full disk) leaves a cut-off ``iter_N.pth``; and it does not save the 
 generators, so a resumed run draws different augmentations, drop-path masks and RoI samples than
 the uninterrupted run would have; and its ``CheckpointHook`` deletes the oldest kept checkpoint
 *before* writing the new one, so with ``max_keep_ckpts=1`` a kill during the save leaves nothing
-to resume from. Three pieces close these gaps; ``tools/train.py`` adds them to every config it
-runs (:func:`make_resumable`), and a config run by another script can name them itself::
+to resume from. Three pieces close these gaps; the repository's training tool adds them to every
+config it runs (:func:`make_resumable`), and a config run by another script can name them
+itself::
 
     default_hooks = dict(checkpoint=dict(type='DurableCheckpointHook',
                                          backend_args=dict(backend='atomic_local')))
@@ -14,7 +15,9 @@ runs (:func:`make_resumable`), and a config run by another script can name them 
 
 With both, a run killed at any point and resumed with ``--resume`` ends with the same weights
 and metrics as an uninterrupted one (CPU, seeded, ``num_workers >= 1``; see
-:class:`RandomStateHook` for ``num_workers=0``).
+:class:`RandomStateHook` for ``num_workers=0``). Both hooks opt the process in to loading
+runner checkpoints under torch's safe loading (:func:`allow_runner_checkpoints`) before the
+runner resumes or loads one.
 """
 import logging
 import random
@@ -28,7 +31,7 @@ from mmengine.hooks import CheckpointHook, Hook
 from mmengine.logging import print_log
 from mmengine.registry import HOOKS
 
-from .utils.checkpoint import atomic_write
+from .utils.checkpoint import allow_runner_checkpoints, atomic_write
 
 __all__ = ['AtomicLocalBackend', 'DurableCheckpointHook', 'RandomStateHook', 'make_resumable']
 
@@ -61,6 +64,10 @@ class DurableCheckpointHook(CheckpointHook):
     records itself; a kill between the save and the deletion leaves one extra old file, which
     no later save deletes.
     """
+
+    def before_run(self, runner) -> None:
+        allow_runner_checkpoints()  # the runner resumes from what this hook saves
+        super().before_run(runner)
 
     def _save_checkpoint_with_step(self, runner, step, meta):
         limit = self.max_keep_ckpts
@@ -102,6 +109,9 @@ class RandomStateHook(Hook):
 
     def __init__(self) -> None:
         self._pending: Optional[dict] = None
+
+    def before_run(self, runner) -> None:
+        allow_runner_checkpoints()  # the checkpoints this hook extends hold numpy states
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         checkpoint['random_states'] = dict(

@@ -341,23 +341,9 @@ def test_missing_pretrained_checkpoint_names_the_release_and_the_converter(famil
         model.init_weights()
     message = str(info.value)
     assert f'pretrained checkpoint not found: {missing}' in message
-    assert f'python tools/model_converters/{family}_to_mmvitplug.py' in message
+    assert f'python -m mmvitplug.converters {family} ' in message
     release = type(model).released_checkpoints[model.arch_name][0]
     assert release in message  # the authors' file of this variant
-
-
-@pytest.mark.parametrize('family', NAMES)
-def test_arch_dicts_of_the_previous_version_still_build(family):
-    """``mlp_ratio`` (and FasterViT's ``dim``) were renamed; old dict archs build the same model
-    with a warning."""
-    arch = dict(FAMILIES[family][1])
-    old = dict(arch)
-    old['mlp_ratio'] = old.pop('mlp_ratios')
-    if family == 'fastervit':
-        old['dim'] = old.pop('embed_dims')
-    with pytest.warns(FutureWarning, match="'mlp_ratio' is now called 'mlp_ratios'"):
-        model = FAMILIES[family][0](old)
-    assert model.arch_settings == FAMILIES[family][0](arch).arch_settings
 
 
 @pytest.mark.parametrize('family', NAMES)
@@ -374,21 +360,6 @@ def test_a_per_stage_value_or_one_for_all(family):
     for i, ratio in enumerate((1.0, 2.0, 3.0, 2.0)):
         if i >= 2 or family != 'fastervit':  # FasterViT's conv stages have no MLP
             assert int(dims[i] * ratio) in hidden
-
-
-def test_litv2_checkpoints_of_the_previous_version_load():
-    """mmvitplug 0.1 named LITv2's feed-forward networks ``ffn``; their checkpoints still
-    load, strictly, with the same result."""
-    torch.manual_seed(0)
-    model = build('litv2').eval()
-    old = {k.replace('.mlp.', '.ffn.'): v for k, v in model.state_dict().items()}
-    assert any('.ffn.' in k for k in old)
-    restored = build('litv2').eval()
-    restored.load_state_dict(old, strict=True)
-    x = torch.randn(1, 3, 64, 64)
-    with torch.no_grad():
-        for a, b in zip(model(x), restored(x)):
-            torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
 def _ops_called(fn) -> set:
@@ -437,11 +408,10 @@ def test_the_fast_path_switch_reads_the_environment(monkeypatch):
     """The switch is read once, at import (one subprocess shows that); the parsing itself is
     checked in this process."""
     from conftest import run_python
-    import importlib
-    switch = importlib.import_module('mmvitplug.models.layers.fast_paths')
+    from mmvitplug.models.layers import switches
     code = 'from mmvitplug.models.layers import fast_paths_enabled; print(fast_paths_enabled())'
     assert run_python(['-c', code], env={'MMVITPLUG_FAST_PATHS': '0'},
                       check=True).stdout.strip() == 'False'
     monkeypatch.setenv('MMVITPLUG_FAST_PATHS', 'maybe')
     with pytest.raises(ValueError, match="MMVITPLUG_FAST_PATHS='maybe'"):
-        switch._from_environment()
+        switches._from_environment()

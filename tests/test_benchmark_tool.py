@@ -102,17 +102,6 @@ def _benchmark_module(name):
     return importlib.import_module(name)
 
 
-def test_readme_speed_table_is_the_recorded_run():
-    """The README's speed table is rendered from benchmarks/report.json (one run), not typed."""
-    from conftest import REPO
-    report = _benchmark_module('report')
-    result = json.loads((REPO / 'benchmarks' / 'report.json').read_text())
-    block = (REPO / 'README.md').read_text().split('<!-- speed-table -->\n')[1].split(
-        '\n<!-- /speed-table -->')[0]
-    assert block == '\n'.join(report.readme_table(result)), (
-        'README speed table is stale: run python benchmarks/report.py --render')
-
-
 def test_training_step_ratios_pair_eager_with_eager_and_compiled_with_compiled():
     step = _benchmark_module('training_step')
     rows = [dict(target=t, batch=2, height=64, width=64, latency_ms=ms, first_call_s=9.0)

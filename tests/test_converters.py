@@ -1,6 +1,8 @@
 """The converters of the three families: released layouts load strictly with the published
-parameter counts; the tools (tools/model_converters/<family>_to_mmvitplug.py) round-trip every
-official checkpoint layout, refuse other architectures and recognise released variants."""
+parameter counts; the command (``python -m mmvitplug.converters FAMILY SRC DST``, and the
+repository's tools/model_converters/<family>_to_mmvitplug.py that wrap it) round-trips every
+official checkpoint layout, refuses other architectures, recognises released variants and
+states the licence of the converted weights."""
 import re
 
 import pytest
@@ -9,6 +11,7 @@ import torch
 from conftest import build_classifier, keys_listing, reference_dir, run_python
 from mmvitplug.converters import CONVERTERS, official_to_mmpretrain
 from mmvitplug.converters.cli import main as converter_main
+from mmvitplug.licences import FAMILY_LICENCES
 from mmvitplug.models import BiFormer, FasterViT
 
 # (family, key listing, arch, parameters of the classifier, published in millions or None:
@@ -89,14 +92,17 @@ def test_round_trip(tmp_path, family, layout, capsys):
     src, dst = tmp_path / 'official.pth', tmp_path / 'converted.pth'
     _save(data['state_dict'], src, layout)
     args = [str(src), str(dst), '--config', repr(data['config'])]
-    if layout == 'model':  # the authors' layout: through the script, as a user runs it
-        out = run_python([_tool(family), *args], check=True).stdout
+    if layout == 'model':  # the authors' layout: through the command, as a user runs it
+        out = run_python(['-m', 'mmvitplug.converters', family, *args], check=True).stdout
     else:  # the other layouts in-process (a subprocess costs seconds of imports)
         assert converter_main(family, 'doc', args) == 0
         out = capsys.readouterr().out
     assert 'loads strictly' in out
+    assert f'licence: The authors\' {FAMILY_LICENCES[family].family} weights' in out
+    assert FAMILY_LICENCES[family].url in out
     converted = torch.load(dst, map_location='cpu', weights_only=True)
     assert converted['meta']['family'] == family
+    assert converted['meta']['weights_licence'] == FAMILY_LICENCES[family].spdx
     assert converted['state_dict'].keys() == official_to_mmpretrain(
         family, data['state_dict']).keys()
     model = build_classifier(family, data['config']).eval()
@@ -134,6 +140,28 @@ def test_recognises_released_variants(tmp_path, family):
 def test_missing_file_is_a_clear_error(tmp_path):
     proc = run_python([_tool('biformer'), str(tmp_path / 'nothing.pth'), str(tmp_path / 'o')])
     assert proc.returncode == 2 and 'not found' in proc.stderr
+
+
+def test_the_command_help_names_the_families_and_their_weights_licences():
+    proc = run_python(['-m', 'mmvitplug.converters', '--help'], check=True)
+    assert proc.stdout.startswith('usage: python -m mmvitplug.converters')
+    for family, licence in FAMILY_LICENCES.items():
+        assert f'python -m mmvitplug.converters {family} ' in proc.stdout  # an example
+        assert licence.name in proc.stdout and licence.url in proc.stdout
+    assert 'non-commercial' in proc.stdout and 'Apache-2.0' in proc.stdout
+    # a family's script: the same command for its family
+    script = run_python([_tool('fastervit'), '--help'], check=True).stdout
+    assert 'python -m mmvitplug.converters fastervit' in script
+    assert FAMILY_LICENCES['fastervit'].name in script and 'MIT' not in script
+
+
+def test_an_unknown_family_names_the_accepted_ones(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit:
+        converter_main(None, None, ['swin', str(tmp_path / 'a.pth'), str(tmp_path / 'b.pth')])
+    assert exit.value.code == 2
+    err = capsys.readouterr().err
+    assert "invalid choice: 'swin'" in err
+    assert all(repr(f) in err for f in sorted(CONVERTERS))
 
 
 # ---------------------------------------------------------------------- the authors' knobs

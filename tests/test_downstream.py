@@ -17,6 +17,7 @@ from mmengine.registry import DefaultScope
 from conftest import REPO, keys_listing, reference_dir
 from mmvitplug.converters import CONVERTERS
 from mmvitplug.converters.cli import main as converter_main
+from mmvitplug.converters import downstream
 from mmvitplug.converters.downstream import model_cfg_of
 from mmvitplug.models import BiFormer, FasterViT, LITv2
 from mmvitplug.models.layers import LayerNorm2d
@@ -147,12 +148,12 @@ TARGETS = {
                            SHRUNK_ROI_HEAD),
                           # strides 8-32: the stride-4 norm of BiFormer_mm is left out
                           ('configs/biformer/retinanet_biformer-small_fpn_1x_coco.py', '')],
-    'biformer_seg_tiny': [('configs/biformer/fpn_biformer-small_80k_ade20k-512x512.py', ''),
+    'biformer_seg_tiny': [('configs/biformer/fpn_biformer-small_8xb4-80k_ade20k-512x512.py', ''),
                           ('configs/biformer/upernet_ade20k.py', '')],
     'litv2_det_tiny': [('configs/litv2/retinanet_litv2-s_fpn_1x_coco.py', '')],
     'litv2_det_ws4_tiny': [('configs/litv2/mask-rcnn_litv2-s-ws4_fpn_1x_coco.py',
                             SHRUNK_ROI_HEAD)],
-    'litv2_seg_tiny': [('configs/litv2/fpn_litv2-s_80k_ade20k-512x512.py', '')],
+    'litv2_seg_tiny': [('configs/litv2/fpn_litv2-s_8xb2-80k_ade20k-512x512.py', '')],
 }
 CASES = sorted(DATA.glob('*.pt'))
 
@@ -326,7 +327,7 @@ def _error(family: str, args, capsys) -> str:
 def test_another_familys_detector_is_refused_by_name(released_maskrcnn, tmp_path, capsys):
     err = _error('litv2', [released_maskrcnn, tmp_path / 'o.pth'], capsys)
     assert "not the authors' LITv2" in err
-    assert 'tools/model_converters/biformer_to_mmvitplug.py' in err
+    assert 'python -m mmvitplug.converters biformer' in err
     assert not (tmp_path / 'o.pth').exists()
 
 
@@ -358,11 +359,11 @@ def test_backbone_settings_the_keys_cannot_show_must_match_the_config(tmp_path, 
 def test_a_classifier_checks_against_a_given_classifier_config(tmp_path, capsys):
     src = tmp_path / 'biformer_tiny.pth'
     torch.save({'model': keys_listing('biformer', 'biformer_tiny')}, src)
-    tiny = REPO / 'configs/biformer/biformer-tiny_in1k.py'
+    tiny = REPO / 'configs/biformer/biformer-tiny_8xb128_in1k.py'
     assert converter_main('biformer', 'doc', [str(src), str(tmp_path / 'o.pth'), '--target',
                                               str(tiny)]) == 0
     assert str(tiny) in capsys.readouterr().out
-    small = REPO / 'configs/biformer/biformer-small_in1k.py'
+    small = REPO / 'configs/biformer/biformer-small_8xb128_in1k.py'
     err = _error('biformer', [src, tmp_path / 'o.pth', '--target', small], capsys)
     assert f'does not load strictly into {small}' in err and 'missing' in err
 
@@ -377,3 +378,17 @@ def test_files_of_no_known_layout_get_one_clear_error(tmp_path, capsys):
     torch.save({'weight': torch.zeros(2)}, bare)
     err = _error('biformer', [bare, tmp_path / 'o.pth'], capsys)
     assert "not a checkpoint of the authors' BiFormer" in err and 'expected keys' in err
+
+
+@pytest.mark.parametrize('family', ['fastervit', 'biformer', 'litv2'])
+def test_every_cascade_and_upernet_config_is_a_conversion_target(family):
+    """A released cascade or UPerNet checkpoint of any variant finds its config, whatever the
+    config's name (headline or the toolboxes' naming scheme)."""
+    tasks = {t.name: t for t in downstream.TASKS}
+    for task, pattern in (('cascade-mask-rcnn', 'cascade*.py'), ('upernet', 'upernet*.py')):
+        for path in sorted((REPO / 'configs' / family).glob(pattern)):
+            arch, _ = downstream._backbone_settings(str(path))
+            model = downstream.DownstreamModel(tasks[task], {}, (), arch, None)
+            found = downstream.shipped_config(family, model)
+            assert found is not None and downstream._backbone_settings(str(found))[0] == arch, (
+                f'{path.name}: no shipped config found for {task} {family} arch {arch}')

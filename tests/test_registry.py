@@ -122,3 +122,27 @@ def test_shipped_backbones_resolve_without_custom_imports(scope):
         f'print(*[MODELS.get("mmvitplug." + n).__name__ for n in {names!r}])'
     ], check=True)
     assert proc.stdout.split()[-len(names):] == names
+
+
+def test_the_tools_find_backbones_through_the_registry():
+    """``registered_backbone`` (the tools' pretrained-checkpoint check) resolves what the
+    registry resolves: a project's registered variant of a shipped backbone too, which
+    ``HierarchicalBackbone.__subclasses__()`` (direct subclasses only) would miss."""
+    from mmvitplug.models import FasterViT, LITv2
+    from mmvitplug.utils.launch import registered_backbone
+
+    class _ProjectFasterViT(FasterViT):
+        pass
+
+    register_model(_ProjectFasterViT)
+    try:
+        assert registered_backbone('_ProjectFasterViT') is _ProjectFasterViT
+        assert registered_backbone('mmvitplug._ProjectFasterViT') is _ProjectFasterViT
+    finally:  # later tests list the shipped names
+        for registry in (MODELS, ROOT_MODELS):
+            registry.module_dict.pop('_ProjectFasterViT')
+    assert registered_backbone('FasterViT') is FasterViT
+    assert registered_backbone('mmvitplug.LITv2') is LITv2
+    assert registered_backbone(LITv2) is LITv2
+    assert registered_backbone(TOY) is None  # registered, not an mmvitplug backbone
+    assert registered_backbone('SwinTransformer') is None

@@ -195,7 +195,7 @@ def test_pretrained_checkpoints_must_fit(family, converted, tmp_path):
         model = _backbone(family, checkpoint=str(official), prefix='backbone.')
         model.init_weights()
     assert any("authors'" in m and 'converted on the fly' in m and
-               f'{family}_to_mmvitplug.py' in m for m in messages), messages
+               f'python -m mmvitplug.converters {family} ' in m for m in messages), messages
     _loaded_equal(model, ours)
 
     # Another family's file: refused with the file, the counts and the first missing keys.

@@ -69,9 +69,10 @@ def test_train_resume_test_round_trip(task, demo_data, tmp_path):
     second = work / ckpt_name.format(3 if task == 'cls' else 4)
     assert second.is_file()
 
-    # Runner checkpoints load with torch's safe loading once mmvitplug is imported.
-    import mmvitplug  # noqa: F401
-    ckpt = torch.load(second, map_location='cpu', weights_only=True)
+    # Runner checkpoints load with torch's safe loading where mmengine's types are allowed.
+    from mmvitplug.utils import runner_checkpoints_allowed
+    with runner_checkpoints_allowed():
+        ckpt = torch.load(second, map_location='cpu', weights_only=True)
     progress_key, expected = ('epoch', 3) if task == 'cls' else ('iter', 4)
     assert ckpt['meta'][progress_key] == expected
     assert 'message_hub' in ckpt and 'optimizer' in ckpt
@@ -86,16 +87,17 @@ def test_train_resume_test_round_trip(task, demo_data, tmp_path):
 
 
 def test_safe_loading_needs_the_allow_list(tmp_path):
-    """Without mmvitplug, safe loading rejects mmengine's types; with it, they load."""
+    """Safe loading rejects mmengine's types, also after ``import mmvitplug``; once a program
+    opts in (allow_runner_checkpoints), they load."""
     path = tmp_path / 'ckpt.pth'
     run_python(['-c', 'import numpy as np, torch; from mmengine.logging import HistoryBuffer; '
                 'b = HistoryBuffer(); b.update(1.5); '
                 f'torch.save(dict(hub=b, best=np.float64(0.5), n=np.int64(3)), r"{path}")'],
                check=True)
-    plain = run_python(['-c', f'import torch; torch.load(r"{path}", weights_only=True)'])
+    plain = run_python(['-c', f'import torch, mmvitplug; torch.load(r"{path}", weights_only=True)'])
     assert plain.returncode != 0 and 'weights_only' in plain.stderr
-    ok = run_python(['-c', 'import torch, mmvitplug; '
-                     f'c = torch.load(r"{path}", weights_only=True); '
+    ok = run_python(['-c', 'import torch; from mmvitplug.utils import allow_runner_checkpoints; '
+                     f'allow_runner_checkpoints(); c = torch.load(r"{path}", weights_only=True); '
                      'print(c["hub"].current(), float(c["best"]), int(c["n"]))'], check=True)
     assert ok.stdout.split()[-3:] == ['1.5', '0.5', '3']
 
@@ -108,7 +110,8 @@ def test_safe_loading_still_refuses_other_getattr(target, tmp_path):
                 'class P:\n'
                 f'    def __reduce__(self): return (getattr, ({target}))\n'
                 f'torch.save(dict(x=P()), r"{path}")'], check=True)
-    proc = run_python(['-c', f'import torch, mmvitplug; torch.load(r"{path}", weights_only=True)'])
+    proc = run_python(['-c', 'import torch; from mmvitplug.utils import allow_runner_checkpoints; '
+                       f'allow_runner_checkpoints(); torch.load(r"{path}", weights_only=True)'])
     assert proc.returncode != 0 and 'UnpicklingError' in proc.stderr
 
 
@@ -196,8 +199,9 @@ def test_dist_train_two_cpu_processes(demo_data, tmp_path):
 
 @pytest.mark.parametrize('config,release', [
     ('configs/fastervit/cascade_mask_rcnn_coco.py', 'fastervit_2_224_1k.pth.tar'),
-    ('configs/biformer/upernet_biformer-base_ade20k.py', 'biformer_base_best.pth'),
-    ('configs/litv2/cascade_mask_rcnn_litv2-m_coco.py', 'litv2_m.pth'),
+    ('configs/biformer/upernet_biformer-base_8xb2-160k_ade20k-512x512.py',
+     'biformer_base_best.pth'),
+    ('configs/litv2/cascade-mask-rcnn_litv2-m_fpn_ms-crop-3x_coco.py', 'litv2_m.pth'),
 ])
 def test_missing_pretrained_checkpoint_is_one_clear_message(config, release, tmp_path):
     """The headline command without the converted ImageNet weights: one line naming the
@@ -209,4 +213,4 @@ def test_missing_pretrained_checkpoint_is_one_clear_message(config, release, tmp
     lines = [line for line in proc.stderr.splitlines() if line.startswith('error:')]
     assert len(lines) == 1, proc.stderr
     assert 'pretrained checkpoint not found: checkpoints/' in lines[0]
-    assert release in lines[0] and '_to_mmvitplug.py' in lines[0]
+    assert release in lines[0] and 'python -m mmvitplug.converters' in lines[0]

@@ -25,12 +25,17 @@ import csv
 import json
 import sys
 import time
+from pathlib import Path
 from typing import Callable, List, Tuple
 
 import torch
 
 from mmvitplug.utils.benchmarking import interleaved_medians, machine_header, peak_tensor_mib
-from mmvitplug.utils.named_models import NAMED_BACKBONES, Target, build_target
+from mmvitplug.utils.named_models import Target, build_target
+
+# The peers' names come from the benchmarks' table (benchmarks/rivals.py), beside ours.
+sys.path.append(str(Path(__file__).resolve().parents[1] / 'benchmarks'))
+from rivals import NAMED  # noqa: E402
 
 DTYPES = {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
 
@@ -95,7 +100,7 @@ def run_benchmark(args) -> dict:
     targets = []
     for name in args.targets:
         try:
-            target = build_target(name)
+            target = build_target(name, NAMED)
         except ValueError as err:
             raise BenchmarkError(str(err)) from None
         if args.part == 'model' and target.cfg is None:
@@ -214,7 +219,7 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('targets', nargs='+', help='config files or backbone names: ' +
-                        ', '.join(NAMED_BACKBONES))
+                        ', '.join(NAMED))
     parser.add_argument('--shapes', nargs='+', default=['224x224'], help='HxW or BxHxW')
     parser.add_argument('--batch', type=int, default=1, help='batch of HxW shapes')
     parser.add_argument('--part', choices=['backbone', 'model'], default='backbone',

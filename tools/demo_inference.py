@@ -15,7 +15,7 @@ import sys
 
 import mmcv
 
-import mmvitplug  # noqa: F401  (safe loading of runner checkpoints)
+from mmvitplug.utils import allow_runner_checkpoints
 
 
 def run_detector(config: str, checkpoint: str, image: str, out_file: str) -> int:
@@ -44,6 +44,9 @@ def run_segmentor(config: str, checkpoint: str, image: str, out_file: str) -> li
 
 
 def main(argv=None) -> int:
+    # init_detector / init_model load runner checkpoints with mmengine's loader, under torch's
+    # safe loading: allow mmengine's types in them.
+    allow_runner_checkpoints()
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--image', required=True)
     parser.add_argument('--out-dir', required=True)

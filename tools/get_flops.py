@@ -20,12 +20,17 @@ the image, only that many regions).
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import List, Optional
 
 import torch
 
 from mmvitplug.utils.complexity import count_macs, macs_under, parameter_count, parts
-from mmvitplug.utils.named_models import NAMED_BACKBONES, Target, build_target
+from mmvitplug.utils.named_models import Target, build_target
+
+# The peers' names come from the benchmarks' table (benchmarks/rivals.py), beside ours.
+sys.path.append(str(Path(__file__).resolve().parents[1] / 'benchmarks'))
+from rivals import NAMED  # noqa: E402
 
 DEFAULT_SHAPES = {'mmdet': (800, 1280), 'mmseg': (512, 512)}
 
@@ -155,7 +160,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('targets', nargs='+', help='config files or backbone names: ' +
-                        ', '.join(NAMED_BACKBONES))
+                        ', '.join(NAMED))
     parser.add_argument('--shape', type=int, nargs='+', metavar='N',
                         help='input height and width (one value: square)')
     parser.add_argument('--batch', type=int, default=1)
@@ -169,7 +174,7 @@ def main(argv=None) -> int:
     reports = []
     for name in args.targets:
         try:
-            target = build_target(name)
+            target = build_target(name, NAMED)
         except ValueError as err:
             print(f'error: {err}', file=sys.stderr)
             return 2

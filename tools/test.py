@@ -2,8 +2,8 @@
 """Evaluate a checkpoint of any mmvitplug config (detection, segmentation or classification).
 
 The config's ``default_scope`` picks the toolbox, as in ``tools/train.py``. Checkpoints load with
-torch's safe loading (``weights_only=True``); mmengine's own types are allow-listed by
-``mmvitplug``::
+torch's safe loading (``weights_only=True``); this process allows the types mmengine writes in
+them (:func:`mmvitplug.utils.allow_runner_checkpoints`, through ``build_runner``)::
 
     python tools/test.py configs/demo/cascade_mask_rcnn_demo.py work_dirs/demo/det/iter_600.pth
     python tools/test.py CONFIG CHECKPOINT --show-dir vis --out predictions.pkl

@@ -11,7 +11,9 @@ built, so one script serves every config::
 
 Checkpoints are written atomically and carry the random generators' states
 (:func:`mmvitplug.engine.make_resumable`), so a run killed at any point and resumed ends as an
-uninterrupted one would; ``--resume`` skips a checkpoint that does not load, naming it.
+uninterrupted one would; ``--resume`` skips a checkpoint that does not load, naming it. They
+load with torch's safe loading: this process allows the types mmengine writes in them
+(:func:`mmvitplug.utils.allow_runner_checkpoints`, through ``build_runner``).
 
 Multi-process training: ``bash tools/dist_train.sh CONFIG NUM_PROCESSES [ARGS]``.
 """

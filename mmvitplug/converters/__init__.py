@@ -4,6 +4,7 @@ constructor options, released-layout recognition).
 
 ``convert_checkpoint(family, src, dst)`` converts a file: the authors' ImageNet classifier, or
 their released detector or segmentor (:mod:`.downstream`).
+``python -m mmvitplug.converters FAMILY SRC DST`` is its command line (:mod:`.cli`).
 ``official_to_mmpretrain(family, state_dict)`` returns the keys of an mmpretrain
 ``ImageClassifier`` (``backbone.*``, ``head.fc.*``) built from
 ``official_classifier_cfg(family, official_config)``; det/seg configs load the same file with
@@ -15,6 +16,7 @@ from typing import Dict, Optional, Tuple
 
 import torch
 
+from ..licences import FAMILY_LICENCES
 from . import biformer, dino, downstream, fastervit, litv2
 from ..utils.checkpoint import (CheckpointError, atomic_write, check_finite, read_checkpoint,
                                 state_dict_of)
@@ -102,7 +104,8 @@ def convert_checkpoint(family: str, src: str, dst: str, official_config: Optiona
 
     Returns:
         The ``meta`` dict written (family, source, model, official config, mmvitplug arch if
-        known, target config if any).
+        known, target config if any, ``weights_licence``: the SPDX identifier of the authors'
+        licence, which the converted weights keep, see :mod:`mmvitplug.licences`).
 
     Raises:
         ConversionError: unreadable file, unknown layout, another family's or another
@@ -123,7 +126,8 @@ def convert_checkpoint(family: str, src: str, dst: str, official_config: Optiona
         if target_config is not None:  # an mmpretrain config: the file must fit it too
             _check_fits(target_config, converted, 'classifier')
             meta['target_config'] = str(target_config)
-    meta.update(family=family, source=str(src), mmvitplug_version=__version__)
+    meta.update(family=family, source=str(src), mmvitplug_version=__version__,
+                weights_licence=FAMILY_LICENCES[family].spdx)
     buffer = io.BytesIO()
     torch.save(dict(state_dict=converted, meta=meta), buffer)
     atomic_write(dst, buffer.getvalue())  # checked above; whole or not at all

@@ -35,7 +35,7 @@ class Task(NamedTuple):
 #: Models recognised, first match wins (a cascade's heads are numbered, Mask R-CNN's are not).
 TASKS = (
     Task('cascade-mask-rcnn', 'Cascade Mask R-CNN', 'mmdet', 'roi_head.bbox_head.0.fc_cls.weight',
-         'cascade_mask_rcnn'),
+         'cascade'),
     Task('mask-rcnn', 'Mask R-CNN', 'mmdet', 'roi_head.mask_head.conv_logits.weight',
          'mask-rcnn_'),
     Task('retinanet', 'RetinaNet', 'mmdet', 'bbox_head.retina_cls.weight', 'retinanet_'),
@@ -134,7 +134,7 @@ def describe_backbone(backbone: Dict[str, torch.Tensor], expected: FamilyConvert
     for family, converter in CONVERTERS.items():
         if converter is not expected and converter.is_official(backbone):
             return (f"it is the authors' {converter.backbone_type}: convert it with "
-                    f'tools/model_converters/{family}_to_mmvitplug.py')
+                    f'python -m mmvitplug.converters {family}')
     if any('stages.0.blocks.' in k for k in backbone):
         return 'it is already in mmvitplug\'s layout (stages.*.blocks.*): load it as it is'
     return ('expected keys such as ' + ', '.join(prefix + k for k in expected.signature_keys)

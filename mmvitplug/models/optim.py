@@ -171,9 +171,11 @@ class WarmupCosineLR(LRSchedulerMixin, _ParamScheduler):
 class AutocastOptimWrapper(OptimWrapper):
     """``OptimWrapper`` whose training forward runs under ``torch.autocast`` in bfloat16, on
     any device: CPU training in mixed precision, which mmengine's ``AmpOptimWrapper`` refuses
-    (it needs a CUDA, NPU or MLU device)::
+    (it needs a CUDA, NPU or MLU device). Set it in the config, or on the command line of a
+    training script that takes mmengine's ``--cfg-options`` (such as the repository's
+    ``tools/train.py``)::
 
-        python tools/train.py CONFIG --cfg-options optim_wrapper.type=AutocastOptimWrapper
+        --cfg-options optim_wrapper.type=AutocastOptimWrapper
 
     There is no loss scaling: bfloat16 has float32's range. float16 needs loss scaling, so it
     is refused here (on GPUs use ``--amp``, mmengine's ``AmpOptimWrapper``).
@@ -187,8 +189,8 @@ class AutocastOptimWrapper(OptimWrapper):
     def __init__(self, dtype: str = 'bfloat16', **kwargs) -> None:
         if dtype not in ('bfloat16', torch.bfloat16):
             raise ValueError(f'AutocastOptimWrapper runs bfloat16 (no loss scaling), got dtype='
-                             f'{dtype!r}; float16 needs a loss scale: use AmpOptimWrapper '
-                             '(tools/train.py --amp) on a GPU')
+                             f'{dtype!r}; float16 needs a loss scale: use mmengine\'s '
+                             'AmpOptimWrapper on a GPU')
         super().__init__(**kwargs)
         self.dtype = torch.bfloat16
 

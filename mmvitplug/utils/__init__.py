@@ -1,3 +1,3 @@
-from .checkpoint import allow_mmengine_checkpoints
+from .checkpoint import allow_runner_checkpoints, runner_checkpoints_allowed
 
-__all__ = ['allow_mmengine_checkpoints']
+__all__ = ['allow_runner_checkpoints', 'runner_checkpoints_allowed']

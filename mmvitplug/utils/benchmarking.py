@@ -1,5 +1,6 @@
-"""Timing and memory measurement shared by ``tools/benchmark.py`` and the scripts in
-``benchmarks/``: interleaved medians, peak tensor memory, a machine/software header."""
+"""Timing and memory measurement for benchmarking scripts (the repository's
+``tools/benchmark.py`` and ``benchmarks/`` use it): interleaved medians, peak tensor memory, a
+machine/software header with the machine's float32 GEMM profile."""
 import platform
 import statistics
 import time
@@ -9,7 +10,11 @@ from typing import Callable, Dict, Optional
 
 import torch
 
-__all__ = ['interleaved_medians', 'peak_tensor_mib', 'machine_header']
+__all__ = ['interleaved_medians', 'peak_tensor_mib', 'machine_header', 'gemm_runners',
+           'gemm_profile']
+
+#: Side of the square float32 products of :func:`gemm_runners`.
+GEMM_SIZE = 2048
 
 
 def interleaved_medians(runners: Dict[str, Callable[[], object]], repeats: int,
@@ -59,8 +64,32 @@ def peak_tensor_mib(fn: Callable[[], object]) -> float:
     return peak / 2**20
 
 
-def machine_header(device: str = 'cpu') -> dict:
-    """CPU (and GPU) model, torch threads and the versions of the stack."""
+def gemm_runners(size: int = GEMM_SIZE) -> Dict[str, Callable[[], object]]:
+    """One square float32 product per CPU GEMM library, to time beside models: ``'mkl'``
+    (``torch.mm``, which ``nn.Linear`` runs) and, where torch has it, ``'onednn'`` (the GEMM of
+    mmvitplug's inference linear layers)."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    runners = {'mkl': lambda: torch.mm(a, b)}
+    if torch.backends.mkldnn.is_available():
+        runners['onednn'] = lambda: torch.ops.mkldnn._linear_pointwise(a, b, None, 'none', [],
+                                                                       '')
+    return runners
+
+
+def gemm_profile(repeats: int = 5, size: int = GEMM_SIZE) -> Dict[str, float]:
+    """GMAC/s of each library's float32 GEMM on this machine, interleaved.
+
+    Why it goes with every speed ratio: mmvitplug's inference linear layers run oneDNN's GEMM
+    and ``nn.Linear`` (every peer) runs MKL's; the two are 2x apart on some CPUs and within 15%
+    on others of the same kind, so a ratio against a peer holds only with this profile.
+    """
+    medians = interleaved_medians(gemm_runners(size), repeats)
+    return {name: size**3 / seconds / 1e9 for name, seconds in medians.items()}
+
+
+def machine_header(device: str = 'cpu', gemm: bool = True) -> dict:
+    """CPU (and GPU) model, torch threads, the versions of the stack and, on CPU unless
+    ``gemm=False``, the float32 GEMM profile (``gemm_gmac_per_s``: :func:`gemm_profile`)."""
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path('/proc/cpuinfo').read_text().splitlines():
@@ -78,4 +107,6 @@ def machine_header(device: str = 'cpu') -> dict:
             info[package] = import_module(package).__version__
         except ImportError:
             pass
+    if gemm and device == 'cpu':
+        info['gemm_gmac_per_s'] = gemm_profile()
     return info

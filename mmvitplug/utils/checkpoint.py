@@ -1,7 +1,7 @@
 """Checkpoint files: safe loading, one clear error per broken file, atomic writes.
 
 Reading (:func:`read_checkpoint`, :func:`state_dict_of`, :func:`check_finite`): every loader of
-the project (converters, the backbones' ``Pretrained`` init, ``tools/test.py``, ``--resume``)
+the project (converters, the backbones' ``Pretrained`` init, the test tool, ``--resume``)
 goes through these, so an empty, truncated, foreign, code-carrying or NaN-holding file gives one
 :class:`CheckpointError` that names the file and the problem, never a traceback from inside
 ``torch.load`` and never a silently half-loaded model. Writing (:func:`atomic_write`): a file
@@ -9,9 +9,18 @@ appears under its name only once it is complete.
 
 Since torch 2.6, ``torch.load`` defaults to ``weights_only=True``: it unpickles tensors and plain
 containers only. An mmengine 0.10 runner checkpoint also holds the message hub's
-``HistoryBuffer`` objects (which keep numpy arrays) and numpy scalars, so ``--resume`` and
-``tools/test.py`` fail on it. Rather than switching safe loading off, the few types mmengine
-writes are allow-listed here.
+``HistoryBuffer`` objects (which keep numpy arrays) and numpy scalars, which mmengine's own
+loader (resume, ``load_from``, ``init_detector`` / ``init_model``) then refuses. Rather than
+switching safe loading off, the few types mmengine writes are allow-listed - never on import:
+:func:`read_checkpoint` allows them for its own loads only, and a process that lets mmengine
+load runner checkpoints opts in once with :func:`allow_runner_checkpoints` (the repository's
+train/test tools, :func:`mmvitplug.utils.launch.build_runner` and the runner hooks of
+:mod:`mmvitplug.engine` do), or around the loading code with
+:func:`runner_checkpoints_allowed`::
+
+    from mmvitplug.utils import allow_runner_checkpoints
+    allow_runner_checkpoints()
+    model = init_detector(config, 'work_dirs/x/iter_500.pth')
 
 ``HistoryBuffer.__getstate__`` also stores its statistics methods, which pickle writes as
 ``getattr(HistoryBuffer, 'mean')``. Allowing the builtin ``getattr`` would let a checkpoint reach
@@ -19,20 +28,22 @@ any attribute of any allowed object, so a restricted stand-in is registered unde
 resolves only statistics methods of ``HistoryBuffer`` and refuses everything else.
 """
 import argparse
+import contextlib
 import os
 import os.path as osp
 import pickle
 import re
 import zipfile
-from typing import Dict, List, NamedTuple, Optional, Tuple
+from typing import Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 import torch
 
 __all__ = [
-    'CheckpointError', 'LoadReport', 'allow_mmengine_checkpoints', 'atomic_write',
-    'check_finite', 'latest_loadable_checkpoint', 'match_state_dict',
-    'mmengine_checkpoint_globals', 'read_checkpoint', 'read_state_dict', 'state_dict_of'
+    'CheckpointError', 'LoadReport', 'allow_runner_checkpoints', 'atomic_write',
+    'check_finite', 'latest_loadable_checkpoint', 'match_state_dict', 'read_checkpoint',
+    'read_state_dict', 'runner_checkpoint_globals', 'runner_checkpoints_allowed',
+    'state_dict_of'
 ]
 
 _ZIP_MAGIC = b'PK\x03\x04'  # torch.save's default (zip) format
@@ -63,7 +74,7 @@ def _history_buffer_getattr(obj: object, name: str) -> object:
         'mmengine\'s HistoryBuffer are allowed under safe loading')
 
 
-def mmengine_checkpoint_globals() -> List[Tuple[object, str]]:
+def runner_checkpoint_globals() -> List[Tuple[object, str]]:
     """(object, pickled name) pairs of the non-tensor types in mmengine runner checkpoints."""
     from mmengine.logging import HistoryBuffer
 
@@ -85,15 +96,28 @@ def mmengine_checkpoint_globals() -> List[Tuple[object, str]]:
     return pairs
 
 
-def allow_mmengine_checkpoints() -> None:
-    """Allow-list mmengine's checkpoint types for ``torch.load(..., weights_only=True)``.
+def allow_runner_checkpoints() -> None:
+    """Let ``torch.load(..., weights_only=True)`` rebuild the types of mmengine runner
+    checkpoints, from now on in this process (torch's allow-list is process-wide).
 
-    Idempotent and cheap; a no-op on torch versions without ``add_safe_globals``.
+    An explicit opt-in for programs that let mmengine load runner checkpoints (resume,
+    ``load_from``, ``init_detector`` / ``init_model`` on a trained checkpoint); importing
+    mmvitplug changes nothing. Idempotent. :func:`runner_checkpoints_allowed` limits it to a
+    ``with`` block.
     """
-    add_safe_globals = getattr(torch.serialization, 'add_safe_globals', None)
-    if add_safe_globals is None:
-        return
-    add_safe_globals(mmengine_checkpoint_globals())
+    torch.serialization.add_safe_globals(runner_checkpoint_globals())
+
+
+@contextlib.contextmanager
+def runner_checkpoints_allowed(*extra: object) -> Iterator[None]:
+    """:func:`allow_runner_checkpoints` inside a ``with`` block only (and the ``extra``
+    globals); torch's allow-list is as before afterwards."""
+    # torch's safe_globals removes its globals on exit, even those allowed before it: give it
+    # only the missing ones, so that an earlier opt-in of the process stays.
+    allowed = set(torch.serialization.get_safe_globals())
+    missing = [g for g in [*runner_checkpoint_globals(), *extra] if g not in allowed]
+    with torch.serialization.safe_globals(missing):
+        yield
 
 
 # ---------------------------------------------------------------------- reading
@@ -105,6 +129,9 @@ SAFE_RECORDS = (argparse.Namespace, )
 
 def read_checkpoint(path: str, trust_source: bool = False, mmap: bool = False) -> object:
     """``torch.load(path)`` on the CPU with safe loading, or one :class:`CheckpointError`.
+
+    Safe loading takes, besides tensors, the types of runner checkpoints and
+    :data:`SAFE_RECORDS`, for this load only (:func:`runner_checkpoints_allowed`).
 
     Args:
         path: a local file.
@@ -132,7 +159,7 @@ def read_checkpoint(path: str, trust_source: bool = False, mmap: bool = False) -
         raise CheckpointError(f'{path} is truncated ({size} bytes, the end of the archive is '
                               'missing): an interrupted download or save?')
     try:
-        with torch.serialization.safe_globals(list(SAFE_RECORDS)):
+        with runner_checkpoints_allowed(*SAFE_RECORDS):
             return torch.load(path, map_location='cpu', weights_only=not trust_source,
                               mmap=mmap and is_zip)
     except pickle.UnpicklingError as err:

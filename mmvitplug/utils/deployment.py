@@ -1,5 +1,5 @@
 """ONNX export of a backbone or a whole segmentor with dynamic batch, height and width, and its
-check in onnxruntime (what ``tools/deployment/pytorch2onnx.py`` runs).
+check in onnxruntime (the logic of the repository's ``tools/deployment/pytorch2onnx.py``).
 
 Exported graphs:
 
@@ -24,6 +24,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from mmvitplug.models.layers.geometry import averaging_matrix, ceil_div
+from mmvitplug.utils.named_models import NamedBackbones, build_target
 
 __all__ = ['AdaptiveAvgPool2dByMatrices', 'ExportTarget', 'SegmentorLogits', 'build_export_target',
            'check_inputs', 'check_onnx', 'export_onnx', 'make_exportable', 'relative_difference']
@@ -104,18 +105,23 @@ class ExportTarget(NamedTuple):
     output_names: List[str]
 
 
-def build_export_target(target: str, checkpoint: Optional[str] = None) -> ExportTarget:
-    """The module exported for a backbone name or a config file (see the module docstring).
+def build_export_target(target: str, checkpoint: Optional[str] = None,
+                        named: Optional[NamedBackbones] = None) -> ExportTarget:
+    """The module exported for a backbone name (of ``named``, default
+    :data:`~mmvitplug.utils.named_models.NAMED_BACKBONES`) or a config file (see the module
+    docstring).
 
     Raises:
         ValueError: ``target`` is neither a config file nor a named backbone.
     """
-    from mmvitplug.utils.named_models import build_target
-    built = build_target(target)
+    built = build_target(target, named)
     model, cfg = built.model, built.cfg
     if checkpoint is not None:
         from mmengine.runner import load_checkpoint
-        load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
+
+        from .checkpoint import runner_checkpoints_allowed
+        with runner_checkpoints_allowed():  # a runner checkpoint of the config, typically
+            load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
     if cfg is not None and built.scope == 'mmseg':
         module = SegmentorLogits(model)
         return ExportTarget(make_exportable(module).eval(), f'{target}: mmseg segmentor '

@@ -1,4 +1,5 @@
-"""Shared logic of ``tools/train.py`` and ``tools/test.py``.
+"""Shared logic of the repository's train and test tools (``tools/train.py``, ``tools/test.py``)
+and of scripts that run mmvitplug configs the same way.
 
 The tools serve every config of the project whatever its task: the config's ``default_scope``
 (``mmdet``, ``mmseg`` or ``mmpretrain``) picks the toolbox whose runner registry builds the
@@ -20,7 +21,7 @@ __all__ = [
     'LaunchError', 'SCOPES', 'add_common_arguments', 'export_local_rank', 'load_config',
     'get_scope', 'build_runner', 'check_datasets', 'check_pretrained', 'apply_launch_args',
     'enable_amp', 'enable_visualization', 'check_checkpoint', 'choose_resume_checkpoint',
-    'check_checkpoint_fits', 'strategy_type', 'use_single_process_runner'
+    'check_checkpoint_fits', 'registered_backbone', 'strategy_type', 'use_single_process_runner'
 ]
 
 # default_scope -> (package that provides it, how to install it)
@@ -86,7 +87,14 @@ def get_scope(cfg: Config, path: str = 'the config') -> str:
 
 
 def build_runner(cfg: Config):
-    """Build the runner through the registry of the config's toolbox."""
+    """Build the runner through the registry of the config's toolbox.
+
+    Opts the process in to loading runner checkpoints under torch's safe loading
+    (:func:`~mmvitplug.utils.checkpoint.allow_runner_checkpoints`): the runner resumes,
+    tests or loads them with mmengine's loader.
+    """
+    from .checkpoint import allow_runner_checkpoints
+    allow_runner_checkpoints()
     scope = get_scope(cfg)
     registry = import_module(f'{SCOPES[scope][0]}.registry')
     if 'runner_type' in cfg:
@@ -104,7 +112,8 @@ def apply_launch_args(cfg: Config, config_path: str, work_dir: Optional[str],
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
     if launcher == 'none':
         use_single_process_runner(
-            cfg, 'shards the model over processes (bash tools/dist_train.sh CONFIG N)')
+            cfg, 'shards the model over processes (in the mmvitplug repository: '
+            'bash tools/dist_train.sh CONFIG N)')
     elif launcher == 'pytorch' and not torch.cuda.is_available():
         _init_cpu_processes(cfg)
     else:
@@ -147,7 +156,8 @@ def _init_cpu_processes(cfg: Config) -> None:
                if k not in os.environ]
     if missing:
         raise LaunchError(f'--launcher pytorch needs the variables torchrun sets '
-                          f'({", ".join(missing)} missing): start it with tools/dist_train.sh')
+                          f'({", ".join(missing)} missing): start it with torchrun (in the '
+                          'mmvitplug repository: bash tools/dist_train.sh CONFIG N)')
     if not dist.is_initialized():
         dist.init_process_group(backend='gloo', rank=int(os.environ['RANK']),
                                 world_size=int(os.environ['WORLD_SIZE']))
@@ -267,20 +277,31 @@ def _model_parts(cfg, path: str = 'model') -> Iterator[Tuple[str, dict]]:
             yield from _model_parts(value, f'{path}[{i}]')
 
 
+def registered_backbone(model_type) -> Optional[type]:
+    """The mmvitplug backbone class a config's ``type`` names (``'FasterViT'``,
+    ``'mmvitplug.FasterViT'``, or the class), looked up in mmvitplug's registry; None for
+    anything else."""
+    from mmvitplug.models.backbones.base import HierarchicalBackbone
+    from mmvitplug.registry import registered_models
+    if not isinstance(model_type, type):
+        model_type = registered_models().get(str(model_type).split('.')[-1])
+    if isinstance(model_type, type) and issubclass(model_type, HierarchicalBackbone):
+        return model_type
+    return None
+
+
 def check_pretrained(cfg: Config) -> None:
     """Fail early when a ``Pretrained`` ``init_cfg`` names a local file that does not exist.
 
     For mmvitplug's backbones the message names the authors' release and the converter command
     that writes the file; mmengine would otherwise fail only after building everything.
     """
-    from mmvitplug.models.backbones.base import (HierarchicalBackbone,
-                                                 missing_pretrained_checkpoint)
-    backbones = {cls.__name__: cls for cls in HierarchicalBackbone.__subclasses__()}
+    from mmvitplug.models.backbones.base import missing_pretrained_checkpoint
     for path, part in _model_parts(cfg.get('model')):
         checkpoint = missing_pretrained_checkpoint(part.get('init_cfg'))
         if checkpoint is None:
             continue
-        backbone = backbones.get(str(part.get('type', '')).split('.')[-1])
+        backbone = registered_backbone(part.get('type'))
         if backbone is not None:
             arch = part.get('arch', signature(backbone).parameters['arch'].default)
             raise LaunchError(backbone.missing_checkpoint_message(checkpoint, arch))

@@ -1,43 +1,39 @@
-"""What the analysis tools and benchmarks measure: backbones by name (our three families at
-their smallest released size and the peers they are compared with) or the model of a config.
+"""What the analysis tools measure: our backbones by name (each family at its smallest released
+size) or the model of a config.
 
-Each named entry is built by the registry of the OpenMMLab scope named with it (the peers come
-from mmdet and mmpretrain, which must be installed to build them).
+Each named entry is built by the registry of the OpenMMLab scope named with it. The tools of the
+repository add the peers the benchmarks compare with (``benchmarks/rivals.py``) through the
+``named`` argument; they are no part of the installed package.
 """
 import os.path as osp
-from typing import Any, Callable, Dict, NamedTuple, Optional, Tuple
+from typing import Any, Callable, Dict, Mapping, NamedTuple, Optional, Tuple
 
 import torch.nn as nn
 
-SWIN_T = dict(type='SwinTransformer', embed_dims=96, depths=[2, 2, 6, 2], num_heads=[3, 6, 12, 24],
-              window_size=7, mlp_ratio=4, qkv_bias=True, drop_path_rate=0.2,
-              out_indices=(0, 1, 2, 3), convert_weights=False)
+#: name -> (scope whose registry builds it, config)
+NamedBackbones = Mapping[str, Tuple[str, dict]]
 
-# name -> (scope whose registry builds it, config)
+#: our three families at their smallest released size
 NAMED_BACKBONES: Dict[str, Tuple[str, dict]] = {
     'FasterViT-0': ('mmdet', dict(type='FasterViT', arch='0')),
     'BiFormer-T': ('mmdet', dict(type='BiFormer', arch='tiny')),
     'LITv2-S': ('mmdet', dict(type='LITv2', arch='s')),
-    'Swin-T': ('mmdet', SWIN_T),
-    'PVTv2-b2': ('mmdet', dict(type='PyramidVisionTransformerV2', embed_dims=64,
-                               num_layers=[3, 4, 6, 3])),
-    'ConvNeXt-T': ('mmpretrain', dict(type='ConvNeXt', arch='tiny', out_indices=(0, 1, 2, 3),
-                                      gap_before_final_norm=False)),
 }
 
 
 def build_named_backbone(name: str, scope: str = None, cfg: dict = None,
-                         prepare: Tuple[Callable[[nn.Module], None], ...] = ()) -> nn.Module:
-    """The backbone called ``name`` in :data:`NAMED_BACKBONES` (or ``cfg`` built in ``scope``),
-    in eval mode."""
+                         prepare: Tuple[Callable[[nn.Module], None], ...] = (),
+                         named: Optional[NamedBackbones] = None) -> nn.Module:
+    """The backbone called ``name`` in ``named`` (default :data:`NAMED_BACKBONES`), or ``cfg``
+    built in ``scope``, in eval mode."""
     import importlib
 
     import mmvitplug.models  # noqa: F401  (registers our backbones)
     if cfg is None:
-        if name not in NAMED_BACKBONES:
-            raise KeyError(f'unknown backbone name {name!r}; choose one of '
-                           f'{sorted(NAMED_BACKBONES)}')
-        scope, cfg = NAMED_BACKBONES[name]
+        named = NAMED_BACKBONES if named is None else named
+        if name not in named:
+            raise KeyError(f'unknown backbone name {name!r}; choose one of {sorted(named)}')
+        scope, cfg = named[name]
     registry = importlib.import_module(f'{scope}.registry').MODELS
     model = registry.build(dict(cfg))
     for fn in prepare:
@@ -55,12 +51,13 @@ class Target(NamedTuple):
     cfg: Optional[Any]
 
 
-def build_target(target: str) -> Target:
-    """A config file's model or a backbone of :data:`NAMED_BACKBONES`.
+def build_target(target: str, named: Optional[NamedBackbones] = None) -> Target:
+    """A config file's model or a backbone of ``named`` (default :data:`NAMED_BACKBONES`).
 
     Raises:
         ValueError: ``target`` is neither (the message lists the names).
     """
+    named = NAMED_BACKBONES if named is None else named
     if osp.isfile(target):
         from mmengine.config import Config
         from mmengine.registry import init_default_scope
@@ -70,7 +67,6 @@ def build_target(target: str) -> Target:
         init_default_scope(scope)
         registry = __import__(f'{scope}.registry', fromlist=['MODELS']).MODELS
         return Target(target, registry.build(cfg.model).eval(), scope, cfg)
-    if target in NAMED_BACKBONES:
-        return Target(target, build_named_backbone(target), NAMED_BACKBONES[target][0], None)
-    raise ValueError(f'{target} is neither a config file nor one of '
-                     f'{", ".join(NAMED_BACKBONES)}')
+    if target in named:
+        return Target(target, build_named_backbone(target, named=named), named[target][0], None)
+    raise ValueError(f'{target} is neither a config file nor one of {", ".join(named)}')

@@ -10,8 +10,6 @@ maps are NCHW tensors in channels-last memory (the convs run faster on it, and t
 (B, H, W, C) token views of it are contiguous).
 """
 import os.path as osp
-import re
-import warnings
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -19,12 +17,9 @@ import torch.nn as nn
 from mmengine.model import BaseModule, initialize
 from torch.utils.checkpoint import checkpoint
 
+from ...licences import FAMILY_LICENCES
 from ..layers import LayerNorm2d, calculate_drop_path_rates, init_transformer_weights
 from .pretrained import load_pretrained
-
-#: Keys of dict archs renamed in this version (old name -> new name); still accepted, with a
-#: warning.
-RENAMED_ARCH_KEYS = {'dim': 'embed_dims', 'mlp_ratio': 'mlp_ratios'}
 
 #: Kinds of output norm (``out_norms``): a fresh LayerNorm or BatchNorm, none, or the released
 #: classifier's final norm (last stage only: the one a converted ImageNet checkpoint fills).
@@ -103,10 +98,6 @@ class HierarchicalBackbone(BaseModule):
     required_arch_keys: Tuple[str, ...] = ()
     #: settings with one value per stage (a single value is repeated, see ``arch``)
     per_stage_keys: Tuple[str, ...] = ('embed_dims', 'depths')
-    #: ``(old key pattern, replacement)`` regexes for checkpoints of earlier mmvitplug versions,
-    #: applied to the keys of a state_dict being loaded (any loader: ``load_state_dict``,
-    #: mmengine's ``Pretrained`` init, runner resume)
-    renamed_keys: Tuple[Tuple[str, str], ...] = ()
     #: variant -> (file name, where to get it) of the authors' ImageNet weights, named in the
     #: error raised when a configured pretrained checkpoint is missing
     released_checkpoints: Dict[str, Tuple[str, str]] = {}
@@ -161,25 +152,7 @@ class HierarchicalBackbone(BaseModule):
         self.stages = nn.ModuleList(self._make_stage(i, cfg, rates[i]) for i in range(n))
         for i in self.out_indices:
             self.add_module(f'norm{i}', self._make_out_norm(i, self.out_norms[i], cfg))
-        if self.renamed_keys:
-            self._register_load_state_dict_pre_hook(self._rename_old_keys)
         self._freeze_stages()
-
-    def current_key(self, key: str) -> str:
-        """A state_dict key of an earlier mmvitplug version (``renamed_keys``) under today's
-        name; other keys unchanged."""
-        for pattern, replacement in self.renamed_keys:
-            renamed = re.sub(pattern, replacement, key)
-            if renamed != key:
-                return renamed
-        return key
-
-    def _rename_old_keys(self, state_dict: dict, prefix: str, *args) -> None:
-        """Load-time hook: keys of earlier versions (``renamed_keys``) to today's names."""
-        for key in [k for k in state_dict if k.startswith(prefix)]:
-            renamed = self.current_key(key[len(prefix):])
-            if renamed != key[len(prefix):]:
-                state_dict[prefix + renamed] = state_dict.pop(key)
 
     # ------------------------------------------------------------------ arch settings
     @classmethod
@@ -195,13 +168,7 @@ class HierarchicalBackbone(BaseModule):
                                  f'{sorted(cls.arch_zoo)} or pass a dict')
             settings = dict(cls.arch_zoo[key])
         elif isinstance(arch, dict):
-            settings = {}
-            for key, value in arch.items():
-                if key in RENAMED_ARCH_KEYS and RENAMED_ARCH_KEYS[key] not in arch:
-                    warnings.warn(f'{family} arch key {key!r} is now called '
-                                  f'{RENAMED_ARCH_KEYS[key]!r}', FutureWarning, stacklevel=4)
-                    key = RENAMED_ARCH_KEYS[key]
-                settings[key] = value
+            settings = dict(arch)
             missing = [k for k in cls.required_arch_keys if k not in settings]
             if missing:
                 raise ValueError(f'{family} arch dict misses {missing}')
@@ -286,16 +253,19 @@ class HierarchicalBackbone(BaseModule):
     def missing_checkpoint_message(cls, checkpoint: str, arch: Optional[str] = None) -> str:
         """What to do when the pretrained ``checkpoint`` of an ``init_cfg`` does not exist:
         the authors' release of ``arch`` and the converter command that writes the file."""
+        licence = FAMILY_LICENCES[cls.family.lower()]
+        terms = licence.name + ('' if licence.commercial_use else ', non-commercial use only')
         release = cls.released_checkpoints.get(str(arch).lower())
         if release is not None:
             source, where = release
-            get = f"the authors' ImageNet weights of {cls.family} arch {arch!r} ({where})"
+            get = (f"the authors' ImageNet weights of {cls.family} arch {arch!r} ({where}; "
+                   f'{terms})')
         else:
             source = 'OFFICIAL_CHECKPOINT'
-            get = f"the authors' ImageNet weights of this {cls.family} variant"
+            get = f"the authors' ImageNet weights of this {cls.family} variant ({terms})"
         return (f'pretrained checkpoint not found: {checkpoint}. Download {get}, then convert '
-                f'them: python tools/model_converters/{cls.family.lower()}_to_mmvitplug.py '
-                f'{source} {checkpoint} (or train from scratch: --cfg-options '
+                f'them: python -m mmvitplug.converters {cls.family.lower()} {source} '
+                f'{checkpoint} (or train from scratch: --cfg-options '
                 'model.backbone.init_cfg=None)')
 
     # ------------------------------------------------------------------ forward

@@ -88,8 +88,6 @@ class LITv2(HierarchicalBackbone):
                          drop_path_rate=0.0)
     per_stage_keys = ('embed_dims', 'depths', 'num_heads', 'mlp_ratios', 'attention_stages',
                       'local_ws')
-    #: Keys of checkpoints written by mmvitplug 0.1 (old pattern, new key).
-    renamed_keys = ((r'^(stages\.\d+\.blocks\.\d+\.)ffn\.', r'\1mlp.'), )
     released_checkpoints = {
         v: (f'litv2_{v}.pth', 'https://github.com/ziplab/LITv2/releases/download/v1.0/'
             f'litv2_{v}.pth')

@@ -19,7 +19,7 @@ from mmengine.dist import barrier, get_dist_info
 from mmengine.logging import print_log
 
 from ...utils.checkpoint import (CheckpointError, LoadReport, check_finite, match_state_dict,
-                                 read_state_dict, state_dict_of)
+                                 read_state_dict, runner_checkpoints_allowed, state_dict_of)
 
 #: default share of a backbone's values that a pretrained checkpoint may leave unloaded: room
 #: for the output norms a classifier checkpoint lacks (``norm0``-``norm2``) and a re-shaped
@@ -52,8 +52,9 @@ def _read(checkpoint: str, trust_source: bool = False) -> Dict[str, torch.Tensor
         return read_state_dict(download(checkpoint), trust_source)
     if '://' in checkpoint:  # mmengine's other schemes (open-mmlab://, s3://, ...)
         from mmengine.runner import CheckpointLoader
-        state_dict = state_dict_of(CheckpointLoader.load_checkpoint(
-            checkpoint, map_location='cpu', logger='current'), checkpoint)
+        with runner_checkpoints_allowed():  # e.g. a trained classifier's runner checkpoint
+            state_dict = state_dict_of(CheckpointLoader.load_checkpoint(
+                checkpoint, map_location='cpu', logger='current'), checkpoint)
         check_finite(state_dict, checkpoint)
         return state_dict
     return read_state_dict(checkpoint, trust_source)
@@ -122,8 +123,7 @@ def load_pretrained(backbone, init_cfg: dict) -> LoadReport:
     state_dict = _read(checkpoint, bool(init_cfg.get('trust_source', False)))
 
     own = backbone.state_dict()
-    selected = {backbone.current_key(k[len(prefix):]): v for k, v in state_dict.items()
-                if k.startswith(prefix)}
+    selected = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
     from mmvitplug.converters.downstream import is_classifier
     classifier = is_classifier(state_dict)
     if classifier:
@@ -137,8 +137,8 @@ def load_pretrained(backbone, init_cfg: dict) -> LoadReport:
         if converted is not None and converted.unloaded_fraction <= max_unloaded:
             source = osp.basename(urlparse(checkpoint).path) if '://' in checkpoint \
                 else checkpoint
-            command = (f'python tools/model_converters/{backbone.family.lower()}_to_mmvitplug.py '
-                       f'{source} CONVERTED.pth')
+            command = (f'python -m mmvitplug.converters {backbone.family.lower()} {source} '
+                       'CONVERTED.pth')
             print_log(f'{checkpoint} is in the authors\' {backbone.family} layout; converted on '
                       f'the fly (convert it once with: {command}, then load CONVERTED.pth with '
                       "prefix='backbone.')", logger='current')
