@@ -17,7 +17,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-SHAPES = {'cascade_mask_rcnn': (800, 1280), 'upernet': (512, 512)}
+SHAPES = {'cascade': (800, 1280), 'upernet': (512, 512)}  # cascade_mask_rcnn_, cascade-mask-rcnn_
 
 
 def full_configs():

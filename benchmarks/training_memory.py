@@ -6,9 +6,10 @@ without gradient checkpointing (``with_cp``).
     .venv/bin/python benchmarks/training_memory.py      # writes benchmarks/training_memory.{json,md}
     .venv/bin/python benchmarks/training_memory.py --models 4 --out /tmp/memory
 
-The model is the ImageNet classifier of ``configs/fastervit/fastervit-N_in1k.py`` (backbone,
-pooling, linear head) at 224x224 with the recipe's 128 images per process, trained with mixed
-precision (float32 weights, 16-bit autocast) and Lamb (two float32 moments per parameter).
+The model is the ImageNet classifier of ``configs/fastervit/fastervit-N_32xb128_in1k.py``
+(backbone, pooling, linear head) at 224x224 with the recipe's 128 images per process, trained
+with mixed precision (float32 weights, 16-bit autocast) and Lamb (two float32 moments per
+parameter).
 A step holds, per process:
 
 * states: parameters, gradients and optimizer moments, 16 bytes per parameter, counted from the

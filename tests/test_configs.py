@@ -2,6 +2,7 @@
 registry and trains one step (loss, backward) on a small synthetic batch; the optimizer the config
 names is built too. A new config is picked up automatically."""
 import gc
+import re
 from pathlib import Path
 
 import pytest
@@ -259,3 +260,33 @@ def test_every_family_has_the_headline_configs():
         for name in ('cascade_mask_rcnn_coco.py', 'upernet_ade20k.py'):
             assert f'configs/{family}/{name}' in CONFIGS
     assert any(Path(p).name.endswith('_in1k.py') for p in CONFIGS)
+
+
+#: The card's headline paths keep their names (configs/<family>/...).
+HEADLINES = ('cascade_mask_rcnn_coco.py', 'upernet_ade20k.py')
+#: OpenMMLab's config names, per training data: {algorithm}_{backbone}[_{neck}]_{training
+#: settings}_{data}. The training settings start with GPUs x images per GPU (`8xb128`), which
+#: mmdet leaves out for its default 8xb2 and mmseg (default 4xb4) and mmpretrain always state.
+NAME_SCHEMES = {
+    'coco': r'(cascade-mask-rcnn|mask-rcnn|retinanet|dino-4scale)_[a-z0-9-]+(_fpn)?_[a-z0-9-]+'
+            r'_coco',
+    'ade20k': r'(upernet|fpn)_[a-z0-9-]+_\d+xb\d+-\d+k_ade20k-\d+x\d+',
+    'in1k': r'[a-z0-9-]+_\d+xb\d+(-[a-z0-9]+)*_in1k',
+}
+
+
+@pytest.mark.parametrize('config', [c for c in CONFIGS if not c.startswith('configs/demo/')])
+def test_config_name_follows_the_scheme_and_states_its_batch(config):
+    """Variant configs are named as mmdet/mmseg/mmpretrain name theirs, and the GPUs x images
+    per GPU of the name (mmdet's 8xb2 where it names none) are the config's batch and the batch
+    its learning rate is for."""
+    name = Path(config).stem
+    if Path(config).name not in HEADLINES:
+        data = name.rsplit('_', 1)[-1].split('-')[0]
+        assert data in NAME_SCHEMES and re.fullmatch(NAME_SCHEMES[data], name), name
+    found = re.search(r'_(\d+)xb(\d+)', name)
+    gpus, per_gpu = (int(n) for n in found.groups()) if found else (8, 2)
+    cfg = Config.fromfile(str(REPO / config))
+    assert cfg.train_dataloader.batch_size == per_gpu, name
+    if cfg.get('auto_scale_lr'):  # mmseg's own configs state none
+        assert cfg.auto_scale_lr.base_batch_size == gpus * per_gpu, name

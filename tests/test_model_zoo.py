@@ -56,19 +56,42 @@ def test_readme_tables_are_the_metafile_rendered(family):
         assert f'[{m["Name"]}]' in generated
 
 
+@pytest.mark.parametrize('family', model_zoo.FAMILIES)
+def test_metafile_is_what_render_writes(family):
+    # everything but the measured costs (checked below) comes from the configs and the tables
+    # in tools/model_zoo.py: a renamed config, a new published number or weights link shows here
+    meta = metafile(family)
+    reports = {m['Config']: model_zoo.report_of(m['Metadata']) for m in meta['Models']}
+    assert model_zoo.dump_yaml(model_zoo.metafile(family, reports)) == model_zoo.dump_yaml(meta), (
+        f'configs/{family}/metafile.yml is stale: run python tools/model_zoo.py --render')
+
+
+@pytest.mark.parametrize('family', model_zoo.FAMILIES)
+def test_pages_state_the_licences_of_the_code_and_the_weights(family):
+    from mmvitplug.licences import FAMILY_LICENCES, PACKAGE_LICENCE
+    licence = FAMILY_LICENCES[family]
+    generated = (REPO / 'configs' / family / 'README.md').read_text().split(
+        model_zoo.BEGIN, 1)[1].split(model_zoo.END, 1)[0]
+    section = generated.split('### Licences', 1)[1]
+    assert PACKAGE_LICENCE in section  # mmvitplug's own code
+    assert f'[{licence.name}]({licence.url})' in section  # the authors' code and weights
+    assert ('non-commercial use only' in section) == (not licence.commercial_use)
+
+
 def test_metafile_costs_are_what_get_flops_measures_now():
     # The smallest ImageNet config of each family (seconds); `python tools/model_zoo.py --check`
     # re-measures all of them (minutes: detectors at 800x1280).
-    cheap = ['configs/fastervit/fastervit-0_in1k.py', 'configs/biformer/biformer-tiny_in1k.py',
-             'configs/litv2/litv2-s_in1k.py']
+    cheap = ['configs/fastervit/fastervit-0_32xb128_in1k.py',
+             'configs/biformer/biformer-tiny_8xb128_in1k.py',
+             'configs/litv2/litv2-s_8xb128_in1k.py']
     assert model_zoo.drift(cheap) == []
 
 
 def test_drift_is_reported():
     meta = model_zoo.read_metafile('litv2')
-    entry = next(m for m in meta['Models'] if m['Name'] == 'litv2-s_in1k')
+    entry = next(m for m in meta['Models'] if m['Name'] == 'litv2-s_8xb128_in1k')
     entry['Metadata']['FLOPs'] += 1
-    problems = model_zoo.drift(['configs/litv2/litv2-s_in1k.py'], dict(litv2=meta))
+    problems = model_zoo.drift(['configs/litv2/litv2-s_8xb128_in1k.py'], dict(litv2=meta))
     assert len(problems) == 1 and 'FLOPs' in problems[0] and 'measured now' in problems[0]
 
 
@@ -114,7 +137,7 @@ def test_authors_released_dense_models_are_listed_with_their_links():
                 'https://github.com/ziplab/LITv2/releases/download/')
             assert f'({release.checkpoint})' in generated and f'({release.log})' in generated
             assert converted['Command'].split() == [
-                'python', f'tools/model_converters/{family}_to_mmvitplug.py',
+                'python', '-m', 'mmvitplug.converters', family,
                 release.checkpoint.rsplit('/', 1)[1], f'checkpoints/{m["Name"]}.pth']
 
 

@@ -164,12 +164,12 @@ def test_imagenet_configs_change_only_their_own_schedule_numbers():
     from conftest import REPO
     recipe = dict(type='WarmupCosineLR', warmup=20, warmup_start_factor=1e-3, eta_min=1e-5,
                   end=300, cosine_from_begin=True, by_epoch=True, convert_to_iter_based=True)
-    for config, changes in (('litv2/litv2-s_in1k.py', {}),
-                            ('fastervit/fastervit-2_in1k.py',
+    for config, changes in (('litv2/litv2-s_8xb128_in1k.py', {}),
+                            ('fastervit/fastervit-2_32xb128_in1k.py',
                              dict(warmup_start_factor=2e-4, eta_min=5e-6, end=310)),
-                            ('fastervit/fastervit-3_in1k.py',
+                            ('fastervit/fastervit-3_32xb128_in1k.py',
                              dict(warmup=35, warmup_start_factor=2e-4, eta_min=5e-6, end=310)),
-                            ('biformer/biformer-base_in1k.py',
+                            ('biformer/biformer-base_8xb128_in1k.py',
                              dict(warmup=5, convert_to_iter_based=False))):
         cfg = Config.fromfile(str(REPO / 'configs' / config))
         assert cfg.param_scheduler.to_dict() == dict(recipe, **changes), config

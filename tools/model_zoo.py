@@ -15,8 +15,9 @@ ours (we have not trained these configs): the papers' (``Source: paper``) or the
 authors publish with their released models (``Source: authors' release``). Beside ours, the
 metafiles keep the parameters and FLOPs the authors publish (``Authors' Costs``) and, for the
 authors' released detectors and segmentors, the checkpoint with the command that converts it
-(``Converted From``). ``tests/test_model_zoo.py`` fails when a metafile and the configs or the
-measured costs drift apart.
+(``Converted From``). Each page ends with the licences of mmvitplug's code and of the authors'
+code and weights (``mmvitplug.licences``). ``tests/test_model_zoo.py`` fails when a metafile and
+the configs or the measured costs drift apart, or a page is not its metafile rendered.
 """
 import argparse
 import importlib.util
@@ -48,8 +49,9 @@ TASKS = {  # config-name prefix -> Task; first match wins ('' last: the ImageNet
     'retinanet_': Task('Object Detection', 'COCO', 'COCO', ('box AP',), ['RetinaNet', 'FPN']),
     'dino-4scale_': Task('Object Detection', 'COCO', 'COCO', ('box AP',),
                          ['DINO', 'ChannelMapper']),
-    'cascade_mask_rcnn': Task('Instance Segmentation', 'COCO', 'COCO', ('box AP',),
-                              ['Cascade Mask R-CNN', 'FPN']),
+    # cascade_mask_rcnn_coco.py (the headline config) and cascade-mask-rcnn_<backbone>_...
+    'cascade': Task('Instance Segmentation', 'COCO', 'COCO', ('box AP',),
+                    ['Cascade Mask R-CNN', 'FPN']),
     'fpn_': Task('Semantic Segmentation', 'ADE20K', 'ADE20K', ('mIoU',), ['Semantic FPN']),
     'upernet': Task('Semantic Segmentation', 'ADE20K', 'ADE20K', ('mIoU',), ['UPerNet']),
     '': Task('Image Classification', 'ImageNet-1k', 'ImageNet-1k', ('Top 1 Accuracy',),
@@ -65,21 +67,21 @@ METRIC_TASKS = {'box AP': 'Object Detection', 'mask AP': 'Instance Segmentation'
 EXTRA_SHAPES = {'upernet': ((512, 2048), )}
 COLLECTIONS = {
     'fastervit': dict(
-        Name='FasterViT', backbone='FasterViT', converter='fastervit_to_mmvitplug.py',
+        Name='FasterViT', backbone='FasterViT',
         Paper=dict(Title='FasterViT: Fast Vision Transformers with Hierarchical Attention',
                    URL='https://arxiv.org/abs/2306.06189'),
         Code='https://github.com/NVlabs/FasterViT',
         Architecture=['Hierarchical Attention', 'Carrier Tokens', 'Window Attention',
                       'Continuous Position Bias', 'Residual Conv Blocks']),
     'biformer': dict(
-        Name='BiFormer', backbone='BiFormer', converter='biformer_to_mmvitplug.py',
+        Name='BiFormer', backbone='BiFormer',
         Paper=dict(Title='BiFormer: Vision Transformer with Bi-Level Routing Attention',
                    URL='https://arxiv.org/abs/2303.08810'),
         Code='https://github.com/rayleizhu/BiFormer',
         Architecture=['Bi-Level Routing Attention', 'Depthwise Conv Position Encoding',
                       'Local Context Enhancement']),
     'litv2': dict(
-        Name='LITv2', backbone='LITv2', converter='litv2_to_mmvitplug.py',
+        Name='LITv2', backbone='LITv2',
         Paper=dict(Title='Fast Vision Transformers with HiLo Attention',
                    URL='https://arxiv.org/abs/2205.13213'),
         Code='https://github.com/ziplab/LITv2',
@@ -89,26 +91,30 @@ COLLECTIONS = {
 # the config's first metric, a dict names the metrics. Configs whose setting the paper does not
 # report have no entry; the family README names the nearest setting it does report.
 PAPER_RESULTS: Dict[str, Union[float, Dict[str, float]]] = {
-    'fastervit/fastervit-0_in1k': 82.1, 'fastervit/fastervit-1_in1k': 83.2,
-    'fastervit/fastervit-2_in1k': 84.2, 'fastervit/fastervit-3_in1k': 84.9,
-    'fastervit/fastervit-4_in1k': 85.4, 'fastervit/fastervit-5_in1k': 85.6,
-    'fastervit/fastervit-6_in1k': 85.8,
-    'fastervit/cascade_mask_rcnn_coco': 52.1, 'fastervit/cascade_mask_rcnn_fastervit-3_coco': 52.4,
-    'fastervit/cascade_mask_rcnn_fastervit-4_coco': 52.9,
-    'fastervit/upernet_ade20k': 47.2, 'fastervit/upernet_fastervit-3_ade20k': 48.7,
-    'fastervit/upernet_fastervit-4_ade20k': 49.1,
-    'biformer/biformer-tiny_in1k': 81.4, 'biformer/biformer-small_in1k': 83.8,
-    'biformer/biformer-base_in1k': 84.3,
+    'fastervit/fastervit-0_32xb128_in1k': 82.1, 'fastervit/fastervit-1_32xb128_in1k': 83.2,
+    'fastervit/fastervit-2_32xb128_in1k': 84.2, 'fastervit/fastervit-3_32xb128_in1k': 84.9,
+    'fastervit/fastervit-4_32xb128_in1k': 85.4, 'fastervit/fastervit-5_32xb128_in1k': 85.6,
+    'fastervit/fastervit-6_32xb128_in1k': 85.8,
+    'fastervit/cascade_mask_rcnn_coco': 52.1,
+    'fastervit/cascade-mask-rcnn_fastervit-3_fpn_ms-crop-3x_coco': 52.4,
+    'fastervit/cascade-mask-rcnn_fastervit-4_fpn_ms-crop-3x_coco': 52.9,
+    'fastervit/upernet_ade20k': 47.2,
+    'fastervit/upernet_fastervit-3_8xb2-160k_ade20k-512x512': 48.7,
+    'fastervit/upernet_fastervit-4_8xb2-160k_ade20k-512x512': 49.1,
+    'biformer/biformer-tiny_8xb128_in1k': 81.4, 'biformer/biformer-small_8xb128_in1k': 83.8,
+    'biformer/biformer-base_8xb128_in1k': 84.3,
     # rayleizhu/BiFormer object_detection/README.md and semantic_segmentation/README.md: the
     # paper's numbers (their columns marked * are later reproductions, not listed here)
     'biformer/mask-rcnn_biformer-small_fpn_1x_coco': {'box AP': 47.8, 'mask AP': 43.2},
     'biformer/mask-rcnn_biformer-base_fpn_1x_coco': {'box AP': 48.6, 'mask AP': 43.7},
     'biformer/retinanet_biformer-small_fpn_1x_coco': 45.9,
     'biformer/retinanet_biformer-base_fpn_1x_coco': 47.1,
-    'biformer/fpn_biformer-small_80k_ade20k-512x512': 48.9,
-    'biformer/fpn_biformer-base_80k_ade20k-512x512': 49.9,
-    'biformer/upernet_ade20k': 49.8, 'biformer/upernet_biformer-base_ade20k': 51.0,
-    'litv2/litv2-s_in1k': 82.0, 'litv2/litv2-m_in1k': 83.3, 'litv2/litv2-b_in1k': 83.6,
+    'biformer/fpn_biformer-small_8xb4-80k_ade20k-512x512': 48.9,
+    'biformer/fpn_biformer-base_8xb4-80k_ade20k-512x512': 49.9,
+    'biformer/upernet_ade20k': 49.8,
+    'biformer/upernet_biformer-base_8xb2-160k_ade20k-512x512': 51.0,
+    'litv2/litv2-s_8xb128_in1k': 82.0, 'litv2/litv2-m_8xb128_in1k': 83.3,
+    'litv2/litv2-b_8xb128_in1k': 83.6,
 }
 # The results the authors publish beside their released trained models (their repository's
 # result tables) for exactly the setting of a config: ziplab/LITv2 detection/README.md and
@@ -125,8 +131,9 @@ RELEASE_RESULTS: Dict[str, Union[float, Dict[str, float]]] = {
     'litv2/retinanet_litv2-s_fpn_1x_coco': 44.0, 'litv2/retinanet_litv2-s-ws4_fpn_1x_coco': 43.7,
     'litv2/retinanet_litv2-m_fpn_1x_coco': 46.0, 'litv2/retinanet_litv2-m-ws4_fpn_1x_coco': 45.8,
     'litv2/retinanet_litv2-b_fpn_1x_coco': 46.7, 'litv2/retinanet_litv2-b-ws4_fpn_1x_coco': 46.3,
-    'litv2/fpn_litv2-s_80k_ade20k-512x512': 44.3, 'litv2/fpn_litv2-m_80k_ade20k-512x512': 45.7,
-    'litv2/fpn_litv2-b_80k_ade20k-512x512': 47.2,
+    'litv2/fpn_litv2-s_8xb2-80k_ade20k-512x512': 44.3,
+    'litv2/fpn_litv2-m_8xb2-80k_ade20k-512x512': 45.7,
+    'litv2/fpn_litv2-b_8xb2-80k_ade20k-512x512': 47.2,
 }
 SOURCES = {'paper': PAPER_RESULTS, "authors' release": RELEASE_RESULTS}
 
@@ -166,13 +173,15 @@ AUTHORS_COSTS: Dict[str, Costs] = {
     'litv2/retinanet_litv2-m-ws4_fpn_1x_coco': _litv2_det(59, 312),
     'litv2/retinanet_litv2-b_fpn_1x_coco': _litv2_det(97, 481),
     'litv2/retinanet_litv2-b-ws4_fpn_1x_coco': _litv2_det(97, 430),
-    'litv2/fpn_litv2-s_80k_ade20k-512x512': _litv2_seg(31.45, 41.29),
-    'litv2/fpn_litv2-m_80k_ade20k-512x512': _litv2_seg(52, 63),
-    'litv2/fpn_litv2-b_80k_ade20k-512x512': _litv2_seg(90, 93),
+    'litv2/fpn_litv2-s_8xb2-80k_ade20k-512x512': _litv2_seg(31.45, 41.29),
+    'litv2/fpn_litv2-m_8xb2-80k_ade20k-512x512': _litv2_seg(52, 63),
+    'litv2/fpn_litv2-b_8xb2-80k_ade20k-512x512': _litv2_seg(90, 93),
     # the FasterViT paper's ADE20K table (UPerNet FLOPs at 512x2048)
     'fastervit/upernet_ade20k': Costs(None, 974, '512x2048', 'paper'),
-    'fastervit/upernet_fastervit-3_ade20k': Costs(None, 1076, '512x2048', 'paper'),
-    'fastervit/upernet_fastervit-4_ade20k': Costs(None, 1290, '512x2048', 'paper'),
+    'fastervit/upernet_fastervit-3_8xb2-160k_ade20k-512x512': Costs(
+        None, 1076, '512x2048', 'paper'),
+    'fastervit/upernet_fastervit-4_8xb2-160k_ade20k-512x512': Costs(
+        None, 1290, '512x2048', 'paper'),
 }
 
 
@@ -211,9 +220,9 @@ RELEASES: Dict[str, Release] = {
     'litv2/retinanet_litv2-m-ws4_fpn_1x_coco': _litv2('retinanet_litv2_m_fpn_1x_coco_ws_4'),
     'litv2/retinanet_litv2-b_fpn_1x_coco': _litv2('retinanet_litv2_b_fpn_1x_coco'),
     'litv2/retinanet_litv2-b-ws4_fpn_1x_coco': _litv2('retinanet_litv2_b_fpn_1x_coco_ws_4'),
-    'litv2/fpn_litv2-s_80k_ade20k-512x512': _litv2('litv2_s_fpn_r50_512x512_80k_ade20k'),
-    'litv2/fpn_litv2-m_80k_ade20k-512x512': _litv2('litv2_m_fpn_r50_512x512_80k_ade20k'),
-    'litv2/fpn_litv2-b_80k_ade20k-512x512': _litv2('litv2_b_fpn_r50_512x512_80k_ade20k'),
+    'litv2/fpn_litv2-s_8xb2-80k_ade20k-512x512': _litv2('litv2_s_fpn_r50_512x512_80k_ade20k'),
+    'litv2/fpn_litv2-m_8xb2-80k_ade20k-512x512': _litv2('litv2_m_fpn_r50_512x512_80k_ade20k'),
+    'litv2/fpn_litv2-b_8xb2-80k_ade20k-512x512': _litv2('litv2_b_fpn_r50_512x512_80k_ade20k'),
     # rayleizhu/BiFormer object_detection/README.md, semantic_segmentation/README.md: a log
     # (OneDrive) per row, no trained checkpoint
     'biformer/mask-rcnn_biformer-small_fpn_1x_coco': Release(
@@ -224,22 +233,28 @@ RELEASES: Dict[str, Release] = {
         'https://1drv.ms/u/s!AkBbczdRlZvChhKipB3XMN4_nIvO?e=TYZzFc'),
     'biformer/retinanet_biformer-base_fpn_1x_coco': Release(
         'https://1drv.ms/u/s!AkBbczdRlZvChg-8GDypSY9leBsm?e=FyJQm1'),
-    'biformer/fpn_biformer-small_80k_ade20k-512x512': Release(
+    'biformer/fpn_biformer-small_8xb4-80k_ade20k-512x512': Release(
         'https://1drv.ms/u/s!AkBbczdRlZvChSjgc05WLlcybVSL?e=CmnxZd'),
-    'biformer/fpn_biformer-base_80k_ade20k-512x512': Release(
+    'biformer/fpn_biformer-base_8xb4-80k_ade20k-512x512': Release(
         'https://1drv.ms/u/s!AkBbczdRlZvChSmDV-OKBxckin52?e=zw7PaD'),
     'biformer/upernet_ade20k': Release(
         'https://1drv.ms/u/s!AkBbczdRlZvChSoPnL0axfXOKP9M?e=xk5Ard'),
-    'biformer/upernet_biformer-base_ade20k': Release(
+    'biformer/upernet_biformer-base_8xb2-160k_ade20k-512x512': Release(
         'https://1drv.ms/u/s!AkBbczdRlZvChSscYzL_UEd8spSi?e=DXjhbY'),
 }
 BEGIN = '<!-- model zoo tables: generated by tools/model_zoo.py, do not edit by hand -->'
 END = '<!-- end of generated tables -->'
 
 
+#: The card's headline configs of every family, listed first (the others by name).
+HEADLINES = ('cascade_mask_rcnn_coco.py', 'upernet_ade20k.py')
+
+
 def family_configs(family: str) -> List[Path]:
-    """The family's ImageNet, detection and segmentation configs (every ``.py`` in its folder)."""
-    return sorted((REPO / 'configs' / family).glob('*.py'))
+    """The family's ImageNet, detection and segmentation configs (every ``.py`` in its folder):
+    the headline configs first, then by name."""
+    return sorted((REPO / 'configs' / family).glob('*.py'),
+                  key=lambda p: (p.name not in HEADLINES, p.name))
 
 
 def prefix_of(path: Path) -> str:
@@ -254,6 +269,14 @@ def task_of(path: Path) -> Task:
 def key_of(path: Path) -> str:
     """``<family>/<config stem>``: the key of the tables above."""
     return f'{Path(path).parent.name}/{Path(path).stem}'
+
+
+def weights_name(config_name: str) -> str:
+    """The converted ImageNet weights' file stem of a classification config, as the dense
+    configs' ``init_cfg`` name them: the config name without its training settings
+    (``fastervit-0_32xb128_in1k`` -> ``fastervit-0_in1k``)."""
+    parts = config_name.split('_')
+    return f'{parts[0]}_{parts[-1]}'
 
 
 def extra_shapes(path: Path) -> tuple:
@@ -323,7 +346,7 @@ def converter_command(family: str, arch: str, out: str) -> Optional[str]:
     entry = _released(family).get(arch)
     if entry is None:
         return None
-    return f'python tools/model_converters/{COLLECTIONS[family]["converter"]} {entry[0]} {out}'
+    return f'python -m mmvitplug.converters {family} {entry[0]} {out}'
 
 
 def released_url(family: str, arch: str) -> Optional[str]:
@@ -344,8 +367,8 @@ def release_command(path: Path) -> Optional[str]:
     if release is None or release.checkpoint is None:
         return None
     family = Path(path).parent.name
-    return (f'python tools/model_converters/{COLLECTIONS[family]["converter"]} '
-            f'{Path(release.checkpoint).name} checkpoints/{Path(path).stem}.pth')
+    return (f'python -m mmvitplug.converters {family} {Path(release.checkpoint).name} '
+            f'checkpoints/{Path(path).stem}.pth')
 
 
 def model_entry(family: str, path: Path, report: dict) -> dict:
@@ -517,7 +540,7 @@ def render_tables(family: str, meta: dict) -> str:
         arch = m['Metadata']['Architecture'][0]
         if task_of(REPO / m['Config']).task == 'Image Classification':
             if 'Converted From' in m:
-                out_path = f'checkpoints/{m["Name"]}.pth'
+                out_path = f'checkpoints/{weights_name(m["Name"])}.pth'
                 weights[arch] = (m['Converted From']['Weights'], converter_command(
                     family, re.search(r'\((.*)\)', arch).group(1), out_path))
         elif m['Metadata'].get('Pretrained Backbone', {}).get('Command') and arch not in weights:
@@ -527,7 +550,29 @@ def render_tables(family: str, meta: dict) -> str:
             '| backbone | authors\' checkpoint | convert with |', '|---|---|---|']
     for arch, (url, command) in sorted(weights.items()):
         out.append(f'| {arch} | {_link(url)} | `{command}` |')
+    out += [''] + licence_section(family)
     return '\n'.join(out) + '\n'
+
+
+def licence_section(family: str) -> List[str]:
+    """The page's licences, from ``mmvitplug.licences``: mmvitplug's code, and the authors' code
+    and released weights (which files converted from them stay under)."""
+    from mmvitplug.licences import FAMILY_LICENCES, PACKAGE_LICENCE
+    licence = FAMILY_LICENCES[family]
+    code = COLLECTIONS[family]['Code']
+    terms = ('permissive: commercial use allowed' if licence.commercial_use else
+             'non-commercial use only (research or evaluation)')
+    return [
+        '### Licences', '',
+        '| what | licence | use |', '|---|---|---|',
+        f'| mmvitplug: this re-implementation of {licence.family}, its configs and converters '
+        f'| {PACKAGE_LICENCE} | permissive: commercial use allowed |',
+        f"| the authors' {licence.family} code ({_link(code, code.split('github.com/')[-1])}) and "
+        'released weights, and every checkpoint converted from those weights '
+        f'| [{licence.name}]({licence.url}) | {terms} |',
+        '', textwrap.fill("The authors' README states this one licence for their repository "
+                          'and names no other for the weights it releases.', 96),
+    ]
 
 
 def write_readme(family: str, meta: dict) -> None:

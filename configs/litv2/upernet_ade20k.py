@@ -1,7 +1,7 @@
 # UPerNet with LITv2-S on ADE20K, 512x512 crops, 160k iterations.
 #   python tools/model_converters/litv2_to_mmvitplug.py litv2_s.pth checkpoints/litv2-s_in1k.pth
 #   python tools/train.py configs/litv2/upernet_ade20k.py
-# The authors evaluate LITv2 on ADE20K with Semantic FPN only (fpn_litv2-{s,m,b}_80k_ade20k-
+# The authors evaluate LITv2 on ADE20K with Semantic FPN only (fpn_litv2-{s,m,b}_8xb2-80k_ade20k-
 # 512x512.py, 44.3/45.7/47.2 mIoU). The backbone is their segmentation backbone
 # (ziplab/LITv2 @b354524 segmentation/mmseg/models/backbones/litv2.py and configs/litv2/*):
 # alpha 0.9, local windows 2/1, drop path 0.2, fresh LayerNorm output norms on all four stages.

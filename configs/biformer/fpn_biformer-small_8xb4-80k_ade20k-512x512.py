@@ -2,8 +2,8 @@
 # (48.9 mIoU).
 #   python tools/model_converters/biformer_to_mmvitplug.py biformer_small_best.pth \
 #       checkpoints/biformer-small_in1k.pth
-#   bash tools/dist_train.sh configs/biformer/fpn_biformer-small_80k_ade20k-512x512.py 8 --amp \
-#       --cfg-options optim_wrapper.loss_scale=512.
+#   bash tools/dist_train.sh configs/biformer/fpn_biformer-small_8xb4-80k_ade20k-512x512.py 8 \
+#       --amp --cfg-options optim_wrapper.loss_scale=512.
 # Source: rayleizhu/BiFormer semantic_segmentation/configs/ade20k/sfpn.biformer_small.py and its
 # _base_ (models/fpn_r50, datasets/ade20k_sfpn), backbone
 # semantic_segmentation/models_mm/biformer_mm.py (BiFormer_mm): 8x8 regions (n_win=8), drop path

@@ -2,8 +2,8 @@
 # 90 M parameters).
 # Source: ziplab/LITv2 @b354524 segmentation/configs/litv2/litv2_b_fpn_r50_512x512_80k_ade20k.py:
 # the small one with widths 128-1024, heads 4-8-16-32 and drop path 0.3; the rest as
-# fpn_litv2-s_80k_ade20k-512x512.py. ImageNet weights: litv2_b.pth, converted on first use.
-_base_ = ['./fpn_litv2-s_80k_ade20k-512x512.py']
+# fpn_litv2-s_8xb2-80k_ade20k-512x512.py. ImageNet weights: litv2_b.pth, converted on first use.
+_base_ = ['./fpn_litv2-s_8xb2-80k_ade20k-512x512.py']
 
 model = dict(
     backbone=dict(

@@ -6,8 +6,9 @@
 # (the arch default). 7x7 regions per map (n_win=7) as at ImageNet resolution.
 # Released weights: 81.4 top-1.
 # Differences: float32 unless `--amp` (the authors: torch native AMP).
-#   python tools/train.py configs/biformer/biformer-tiny_in1k.py
-#   python tools/test.py configs/biformer/biformer-tiny_in1k.py checkpoints/biformer-tiny_in1k.pth
+#   python tools/train.py configs/biformer/biformer-tiny_8xb128_in1k.py
+#   python tools/test.py configs/biformer/biformer-tiny_8xb128_in1k.py \
+#       checkpoints/biformer-tiny_in1k.pth
 _base_ = ['../_base_/recipes/imagenet_1k.py']
 
 model = dict(

@@ -9,8 +9,9 @@
 # Differences: MESA (the authors' self-distillation regulariser: weight 0 for FasterViT-0,
 # 0.5-5.0 for -1..-6 in the yaml files) is not reproduced; float32 unless `--amp` (the authors:
 # native AMP); timm's training interpolation 'random' (bilinear or bicubic) is bicubic here.
-#   python tools/train.py configs/fastervit/fastervit-0_in1k.py
-#   python tools/test.py configs/fastervit/fastervit-0_in1k.py checkpoints/fastervit-0_in1k.pth
+#   python tools/train.py configs/fastervit/fastervit-0_32xb128_in1k.py
+#   python tools/test.py configs/fastervit/fastervit-0_32xb128_in1k.py \
+#       checkpoints/fastervit-0_in1k.pth
 _base_ = ['../_base_/recipes/imagenet_1k.py']
 
 model = dict(

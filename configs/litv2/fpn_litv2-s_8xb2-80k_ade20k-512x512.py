@@ -3,7 +3,7 @@
 #   The ImageNet weights (litv2_s.pth, the authors' GitHub release) are downloaded and
 #   converted on first use; offline: python tools/model_converters/litv2_to_mmvitplug.py \
 #       litv2_s.pth checkpoints/litv2-s_in1k.pth  (and point init_cfg.checkpoint at it)
-#   bash tools/dist_train.sh configs/litv2/fpn_litv2-s_80k_ade20k-512x512.py 8
+#   bash tools/dist_train.sh configs/litv2/fpn_litv2-s_8xb2-80k_ade20k-512x512.py 8
 # Source: ziplab/LITv2 @b354524 segmentation/configs/litv2/litv2_s_fpn_r50_512x512_80k_ade20k.py
 # and its _base_ (models/fpn_r50_lit, datasets/ade20k, schedules/schedule_80k), backbone
 # segmentation/mmseg/models/backbones/litv2.py: alpha 0.9, local windows 2/1 (stages 3/4), drop

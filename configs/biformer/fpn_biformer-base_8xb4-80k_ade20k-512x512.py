@@ -4,8 +4,8 @@
 #       checkpoints/biformer-base_in1k.pth
 # Source: rayleizhu/BiFormer semantic_segmentation/configs/ade20k/sfpn.biformer_base.py, which
 # differs from the small one only in the widths and drop path 0.3; the rest (and the
-# differences) as fpn_biformer-small_80k_ade20k-512x512.py.
-_base_ = ['./fpn_biformer-small_80k_ade20k-512x512.py']
+# differences) as fpn_biformer-small_8xb4-80k_ade20k-512x512.py.
+_base_ = ['./fpn_biformer-small_8xb4-80k_ade20k-512x512.py']
 
 model = dict(
     backbone=dict(

@@ -5,8 +5,8 @@
 # (their biases, 1-D, fall in the authors' no-decay group first and keep the full rate).
 # Differences: float32 unless `--amp` (the authors: apex AMP O1).
 # Released weights: 82.0 top-1.
-#   python tools/train.py configs/litv2/litv2-s_in1k.py
-#   python tools/test.py configs/litv2/litv2-s_in1k.py checkpoints/litv2-s_in1k.pth
+#   python tools/train.py configs/litv2/litv2-s_8xb128_in1k.py
+#   python tools/test.py configs/litv2/litv2-s_8xb128_in1k.py checkpoints/litv2-s_in1k.pth
 _base_ = ['../_base_/recipes/imagenet_1k.py']
 
 model = dict(
