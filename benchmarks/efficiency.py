@@ -16,6 +16,7 @@ CPUs MKL's float32 GEMM runs at about half of oneDNN's. BiFormer-T uses the auth
 count for the size (7 / 8 / 16 per side).
 """
 import argparse
+import statistics
 import sys
 from pathlib import Path
 
@@ -26,19 +27,17 @@ sys.path.insert(0, str(HERE))
 from common import (build_for_size, command_line, header_line, macs_and_medians,  # noqa: E402
                     write_report)
 
-from mmvitplug.utils.benchmarking import machine_header  # noqa: E402
+from mmvitplug.utils.benchmarking import gemm_runners, machine_header  # noqa: E402
 
 OURS = ('FasterViT-0', 'BiFormer-T', 'LITv2-S')
 PEERS = ('Swin-T', 'ConvNeXt-T', 'PVTv2-b2')
 SHAPES = ['1x224x224', '8x224x224', '1x512x512', '1x800x1344']
-GEMMS = {
-    'torch.mm (MKL)': lambda a, b: torch.mm(a, b),
-    'oneDNN GEMM': lambda a, b: torch.ops.mkldnn._linear_pointwise(a, b, None, 'none', [], ''),
-}
+#: the column names of :func:`~mmvitplug.utils.benchmarking.gemm_runners`' libraries
+GEMMS = {'mkl': 'torch.mm (MKL)', 'onednn': 'oneDNN GEMM'}
 
 
 def measure(shapes, repeats: int, gemm_size: int) -> dict:
-    a, b = torch.randn(gemm_size, gemm_size), torch.randn(gemm_size, gemm_size)
+    gemms = {GEMMS[g]: run for g, run in gemm_runners(gemm_size).items()}
     gemm_macs = gemm_size**3
     rows = []
     for shape in shapes:
@@ -47,9 +46,8 @@ def measure(shapes, repeats: int, gemm_size: int) -> dict:
               flush=True)
         x = torch.randn(batch, 3, h, w)
         models = {n: build_for_size(n, h, w) for n in OURS + PEERS}
-        gemms = {g: (lambda f=f: f(a, b)) for g, f in GEMMS.items()}
         macs, medians = macs_and_medians(models, x, repeats, extra=gemms)
-        gemm_rates = {g: gemm_macs / medians[g] / 1e9 for g in GEMMS}
+        gemm_rates = {g: gemm_macs / medians[g] / 1e9 for g in gemms}
         peak = max(gemm_rates.values())
         for n in OURS + PEERS:
             rate = macs[n] / medians[n] / 1e9
@@ -69,9 +67,9 @@ def render(result: dict) -> str:
              'inference linear layers run), timed in the same interleaving as the backbones. '
              'Command: `' + result['command'] + '`.', '',
              '| input (BxHxW) | model | GMACs | latency (ms) | GMAC/s | GEMM GMAC/s: ' +
-             ' / '.join(GEMMS) + ' | fraction of peak |', '|---|---|---|---|---|---|---|']
+             ' / '.join(GEMMS.values()) + ' | fraction of peak |', '|---|---|---|---|---|---|---|']
     for r in result['rows']:
-        gemm = ' / '.join(f'{r["gemm_gmac_per_s"][g]:.0f}' for g in GEMMS)
+        gemm = ' / '.join(f'{r["gemm_gmac_per_s"][g]:.0f}' for g in GEMMS.values())
         lines.append(f'| {r["batch"]}x{r["height"]}x{r["width"]} | {r["model"]} | '
                      f'{r["gmacs"]:.2f} | {r["latency_ms"]:.0f} | {r["gmac_per_s"]:.1f} | '
                      f'{gemm} | {r["fraction_of_peak"]:.0%} |')
@@ -87,7 +85,11 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     rows = measure(args.shapes, args.repeats, args.gemm_size)
     command = command_line('efficiency.py', argv)
-    write_report(args.out, dict(machine=machine_header(), repeats=args.repeats,
+    # The run's GEMM profile: the median of the GEMMs timed beside the backbones.
+    profile = {g: statistics.median(r['gemm_gmac_per_s'][name] for r in rows)
+               for g, name in GEMMS.items() if name in rows[0]['gemm_gmac_per_s']}
+    machine = dict(machine_header(gemm=False), gemm_gmac_per_s=profile)
+    write_report(args.out, dict(machine=machine, repeats=args.repeats,
                                 gemm_size=args.gemm_size, command=command, rows=rows), render)
     return 0
 

@@ -3,8 +3,8 @@
 one run, plus parameters/FLOPs and attention layers side by side.
 
     .venv/bin/python benchmarks/report.py            # measure: writes benchmarks/report.json,
-                                                     # then renders README.md and the plots
-    .venv/bin/python benchmarks/report.py --render   # re-render README.md + plots from the JSON
+                                                     # then renders the pages and the plots
+    .venv/bin/python benchmarks/report.py --render   # re-render pages + plots from the JSON
 
 Measured (CPU unless ``--device cuda``; eval mode, no_grad, float32, batch 1 unless stated;
 median of ``--repeats`` calls after one warm-up, all models interleaved round-robin per size):
@@ -20,8 +20,8 @@ median of ``--repeats`` calls after one warm-up, all models interleaved round-ro
    weights, at 224x224 batch 1 and 8, 512x512 and 800x1344. Without it the report has no such
    section (and ``--render`` keeps the one in ``report.json``).
 
-The speed table of the top-level README (between its ``speed-table`` markers) is rewritten from
-the same run.
+The manual's benchmarks page (``docs/en/benchmarks.md``) is re-rendered from the new page
+(``benchmarks/docs_tables.py``).
 
 BiFormer-T uses the authors' region count for the size (n_win 7 at 224x224, 8 up to
 512x512 pixels, 16 beyond: their ImageNet, ADE20K and COCO settings); "BiFormer-T r8/4/2" is the
@@ -38,10 +38,11 @@ import torch
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from common import build_for_size as build, build_layer  # noqa: E402
+from docs_tables import profile_text  # noqa: E402
+from rivals import NAMED  # noqa: E402
 
 from mmvitplug.utils.benchmarking import interleaved_medians, machine_header, peak_tensor_mib  # noqa: E402,E501
 from mmvitplug.utils.complexity import count_macs, parameter_count  # noqa: E402
-from mmvitplug.utils.named_models import NAMED_BACKBONES  # noqa: E402
 
 OURS = ['FasterViT-0', 'BiFormer-T', 'BiFormer-T r8/4/2', 'LITv2-S']
 PEERS = ['Swin-T', 'ConvNeXt-T', 'PVTv2-b2']
@@ -170,21 +171,11 @@ def render(result: dict) -> str:
         f'{info.get("mmpretrain")}. Eval mode, no_grad, float32; median of {repeats} calls '
         'after one warm-up, models interleaved round-robin. All numbers from one run of:', '',
         '    ' + result.get('command', '.venv/bin/python benchmarks/report.py'), '',
+        profile_text(info) + '.', '',
         'Re-render this page and the plots from `report.json`: '
-        '`.venv/bin/python benchmarks/report.py --render`. Ad-hoc measurements: '
-        '`tools/benchmark.py` (any config or named backbone, sizes, batch, fp32/bf16/fp16, '
-        'channels-last, forward+backward, torch.compile, CPU/CUDA) and `tools/get_flops.py` '
-        '(fixed-shape FLOPs per part). Per-family reports: `biformer_cpu.md`, '
-        '`fastervit_cpu.md`, `litv2_cpu.md`; onnxruntime, torch.compile and bfloat16: '
-        '`deployment.md`; the plug-in attention modules against mmcv\'s: `plugins.md`; '
-        'activation memory against input size, up to the largest input within a memory '
-        'budget: `scale_limits.md`; eager speed against an earlier revision: '
-        '`before_after.py`; a training step (forward + backward, eager and compiled): '
-        '`training_step.md`; achieved multiply-adds per second against the GEMM peak: '
-        '`efficiency.md`; where the time goes by kind of op: `op_profile.md` '
-        '(`op_profile_train.md`: a training step); Swin-T on the same GEMM library as ours: '
-        '`library_share.md`.',
-        '', 'No GPU was available to this run; the tables are CPU only.', '',
+        '`.venv/bin/python benchmarks/report.py --render`. Every benchmark of the project, '
+        'with its machine: `docs/en/benchmarks.md`.', '',
+        'No GPU was available to this run; the tables are CPU only.', '',
         '## Backbones at classification and dense sizes', '',
         '| input (BxHxW) | model | latency (ms) | images/s | vs Swin-T | vs ConvNeXt-T | '
         'vs PVTv2-b2 | peak tensor memory (MiB) |', '|---|---|---|---|---|---|---|---|']
@@ -230,41 +221,6 @@ def render(result: dict) -> str:
     return '\n'.join(lines)
 
 
-def readme_table(result: dict) -> list:
-    """The top-level README's speed table: throughput relative to each peer per size, and
-    relative to the authors' implementations where measured."""
-    std = result['standard']
-    shapes = list(dict.fromkeys((r['batch'], r['height'], r['width']) for r in std))
-    lines = ['| backbone | ' + ' | '.join(f'{b}x{h}x{w}' if b > 1 else f'{h}x{w}'
-                                          for b, h, w in shapes) +
-             ' | latency slope 512^2 to 1344x800 |', '|---' * (len(shapes) + 2) + '|']
-    for n in OURS:
-        cells = [' / '.join(f'{latency(std, p, h, w, b) / latency(std, n, h, w, b):.2f}x'
-                            for p in PEERS) for b, h, w in shapes]
-        lines.append(f'| {n} | ' + ' | '.join(cells) + f' | {result["slopes"][n]:.2f} |')
-    if result.get('authors'):
-        rows = result['authors']
-        shapes = list(dict.fromkeys((r['batch'], r['height'], r['width']) for r in rows))
-        lines += ['', '| ours vs the authors\' (same weights) | ' + ' | '.join(
-            f'{b}x{h}x{w}' for b, h, w in shapes) + ' |', '|---' * (len(shapes) + 1) + '|']
-        for n in dict.fromkeys(r['model'] for r in rows):
-            lines.append(f'| {n} | ' + ' | '.join(
-                f'{r["speedup"]:.2f}x' for r in rows if r['model'] == n) + ' |')
-    return lines
-
-
-def update_readme(result: dict, path: Path = HERE.parent / 'README.md') -> None:
-    """Rewrite the table between ``<!-- speed-table -->`` and ``<!-- /speed-table -->``."""
-    text = path.read_text()
-    begin, end = '<!-- speed-table -->', '<!-- /speed-table -->'
-    if begin not in text or end not in text:
-        raise RuntimeError(f'{path} has no {begin} ... {end} block')
-    head, rest = text.split(begin, 1)
-    path.write_text(head + begin + '\n' + '\n'.join(readme_table(result)) + '\n' + end +
-                    rest.split(end, 1)[1])
-    print(f'written: {path} (speed table)')
-
-
 NOTES = dict(
     complexity=(
         'Backbones as a classifier uses them (last stage with its final norm) at 224x224; FLOPs '
@@ -296,7 +252,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--repeats', type=int, default=5)
     parser.add_argument('--render', action='store_true',
-                        help='only re-render README.md and the plots from report.json')
+                        help='only re-render the pages and the plots from report.json')
     parser.add_argument('--authors', metavar='DIR',
                         help='folder with clones of the authors\' repositories (FasterViT/, '
                         'BiFormer/, LITv2/): adds ours vs theirs')
@@ -311,7 +267,7 @@ def main(argv=None) -> int:
         command = '.venv/bin/python benchmarks/report.py' + (
             ' --authors DIR' if args.authors else '')
         result = dict(header=machine_header(), repeats=args.repeats, models=MODELS, command=command,
-                      named=sorted(NAMED_BACKBONES))
+                      named=sorted(NAMED))
         result['standard'] = measure_backbones(STANDARD, args.repeats)
         result['sweep'] = measure_backbones(SWEEP, args.repeats)
         result['slopes'] = slopes(result['sweep'])
@@ -326,7 +282,8 @@ def main(argv=None) -> int:
     plot(result)
     (HERE / 'README.md').write_text(render(result))
     print(render(result))
-    update_readme(result)
+    import docs_tables
+    docs_tables.main([])
     return 0
 
 
