@@ -121,3 +121,19 @@ def demo_data(tmp_path_factory) -> Path:
     run_python(['tools/make_demo_data.py', '--out', str(out), '--num-train', '12',
                 '--num-val', '4', '--size', '128', '--seed', '1'], check=True)
     return out
+
+
+@pytest.fixture(autouse=True)
+def runner_checkpoint_opt_in_ends_with_the_test():
+    """A test whose code opts the process in to runner checkpoints (the tools' runner, the hooks)
+    must not let a later test on the same worker load them without opting in itself: importing
+    mmvitplug does not, so neither may the suite's order. Entries torch adds on its own stay."""
+    import torch
+    from mmvitplug.utils.checkpoint import runner_checkpoint_globals
+    before = list(torch.serialization.get_safe_globals())
+    yield
+    after = list(torch.serialization.get_safe_globals())
+    added = [g for g in runner_checkpoint_globals() if g in after and g not in before]
+    if added:
+        torch.serialization.clear_safe_globals()
+        torch.serialization.add_safe_globals([g for g in after if g not in added])
