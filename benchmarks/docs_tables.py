@@ -49,10 +49,15 @@ def _machines(result) -> list:
     return []
 
 
+def _to_repo(page: Path) -> str:
+    """The relative path from ``page``'s folder up to the repository root ('../../')."""
+    return '../' * (len(page.relative_to(REPO).parts) - 1)
+
+
 def source_line(md_path: Path, page: Path) -> str:
     """'From benchmarks/X.md: <machine>, <GEMM profile>.' for the page that includes it."""
-    link = Path('../' * (len(page.relative_to(REPO).parts) - 1)) / md_path.relative_to(REPO)
-    text = f'From [`{md_path.relative_to(REPO)}`]({link.as_posix()})'
+    link = _to_repo(page) + md_path.relative_to(REPO).as_posix()
+    text = f'From [`{md_path.relative_to(REPO)}`]({link})'
     json_path = md_path.parent / JSON_OF.get(md_path.name, md_path.stem + '.json')
     machines = _machines(json.loads(json_path.read_text())) if json_path.exists() else []
     if len(machines) == 1:
@@ -70,7 +75,7 @@ def source_line(md_path: Path, page: Path) -> str:
 
 def body(md_path: Path, page: Path) -> str:
     """The benchmark page without its title, headings two levels down, links re-rooted."""
-    prefix = '../' * (len(page.relative_to(REPO).parts) - 1) + 'benchmarks/'
+    prefix = _to_repo(page) + 'benchmarks/'
     lines = md_path.read_text().strip('\n').splitlines()
     if lines and lines[0].startswith('# '):
         lines = lines[1:]
