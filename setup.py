@@ -52,9 +52,10 @@ setup(
             'mmdet>=3.0.0,<3.4.0', 'mmsegmentation>=1.0.0,<1.3.0', 'ftfy', 'regex',
             'mmpretrain>=1.0.0,<1.3.0'
         ],
-        'deploy': ['onnx', 'onnxruntime', 'onnxscript'],
+        # openvino: the second CPU runtime of mmvitplug.utils.runtimes (beside onnxruntime)
+        'deploy': ['onnx', 'onnxruntime', 'onnxscript', 'openvino'],
         'tests': ['pytest', 'pycocotools', 'matplotlib', 'onnx', 'onnxruntime', 'onnxscript',
-                  'hypothesis>=6.100,<7', 'pytest-xdist>=3.5,<4'],
+                  'openvino', 'hypothesis>=6.100,<7', 'pytest-xdist>=3.5,<4'],
     },
     license=LICENCES['PACKAGE_LICENCE'],
     classifiers=[

@@ -1,13 +1,19 @@
 #!/usr/bin/env python
-"""Deployment benchmark: onnxruntime vs PyTorch eager, compiled vs eager, and how many graphs
-torch.compile builds over a multi-scale sweep.
+"""Deployment benchmark: the CPU runtimes (PyTorch eager, onnxruntime, OpenVINO) side by side
+for backbones and whole models, whole-detector exports of every detection config, compiled vs
+eager, and how many graphs torch.compile builds over a multi-scale sweep.
 
     .venv/bin/python benchmarks/deployment.py     # writes benchmarks/deployment.{json,md}
 
-1. onnxruntime (CPU execution provider, as many intra-op threads as torch uses) against
-   PyTorch eager for our three backbones at 512x512 and 800x1344, interleaved per size. Each
-   model is exported once with dynamic batch/height/width (TorchScript exporter, as
-   ``tools/deployment/pytorch2onnx.py --dynamic``); both sizes run the same file.
+1. ``runtimes``: latency of PyTorch eager, onnxruntime and OpenVINO (CPU, float32, as many
+   threads as torch uses) for our three backbones and mmdet's Swin-T at 512x512 and 800x1344,
+   the whole UPerNet of FasterViT-0 and of Swin-T at 512x512 (mmseg's UPerNet recipe, only the
+   backbone differs) and the whole Cascade Mask R-CNN of FasterViT-0 and of Swin-T at 800x1344
+   (our recipe; eager is mmdet's own ``test_step``), interleaved per size; random weights.
+   Each model is exported as ``tools/deployment/pytorch2onnx.py --dynamic`` does (TorchScript
+   exporter, opset 17, at another size than the timed one).
+1b. ``detector_exports``: every detection config of the repository exported whole (random
+   weights) and checked against mmdet's inference in onnxruntime at two other sizes.
 2. ``torch.compile(model, dynamic=False)`` (inductor, one graph per size: what a fixed-size
    deployment compiles) against eager for ours and mmdet's Swin-T at 512x512, interleaved,
    with the time of the first (compiling) call.
@@ -26,6 +32,7 @@ Eval mode, no_grad, float32, batch 1; BiFormer-T with the authors' region count 
 import argparse
 import json
 import os
+import platform
 import subprocess
 import sys
 import tempfile
@@ -49,6 +56,25 @@ SWEEP = [(480, 1333), (512, 1333), (640, 1333), (672, 1333), (800, 1333), (1024,
          (333, 517), (517, 333), (224, 224), (37, 1400)]
 
 
+RUNTIMES = ('eager', 'onnxruntime', 'openvino')
+PEER = 'Swin-T'
+REPO = HERE.parent
+# Whole-model benchmarks: (model, size) and the whole-detector export sweep's configs (each
+# family's headline Cascade Mask R-CNN, smallest Mask R-CNN and RetinaNet, the demo detector).
+WHOLE_SIZES = {'UPerNet': (512, 512), 'Cascade Mask R-CNN': (800, 1344)}
+DETECTOR_CONFIGS = [
+    'configs/demo/cascade_mask_rcnn_demo.py',
+    'configs/fastervit/cascade_mask_rcnn_coco.py',
+    'configs/biformer/cascade_mask_rcnn_coco.py',
+    'configs/biformer/mask-rcnn_biformer-small_fpn_1x_coco.py',
+    'configs/biformer/retinanet_biformer-small_fpn_1x_coco.py',
+    'configs/litv2/cascade_mask_rcnn_coco.py',
+    'configs/litv2/mask-rcnn_litv2-s_fpn_1x_coco.py',
+    'configs/litv2/retinanet_litv2-s_fpn_1x_coco.py',
+    'configs/plugins/mask-rcnn_r50-bra-c3-c5_fpn_1x_coco.py',
+]
+
+
 def build(name: str, h: int, w: int) -> torch.nn.Module:
     if name == 'BiFormer-T':
         name = f'BiFormer-T n_win={biformer_n_win(h, w)}'
@@ -56,28 +82,121 @@ def build(name: str, h: int, w: int) -> torch.nn.Module:
     return build_backbone(name)
 
 
-def onnx_vs_eager(repeats: int, workdir: str) -> list:
-    import onnxruntime as ort
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = torch.get_num_threads()
+def whole_model(kind: str, backbone: str):
+    """``kind`` ('UPerNet' or 'Cascade Mask R-CNN') with ``backbone`` (a name of
+    rivals.NAMED) in our recipe, random weights: (the model, its scope)."""
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    from rivals import NAMED
+    recipe = ('upernet_160k_ade20k.py' if kind == 'UPerNet' else
+              'cascade_mask_rcnn_fpn_3x_coco.py')
+    cfg = Config.fromfile(REPO / 'configs/_base_/recipes' / recipe)
+    scope, backbone_cfg = NAMED[backbone]
+    channels = [64, 128, 256, 512] if backbone == 'FasterViT-0' else [96, 192, 384, 768]
+    cfg.model.backbone = dict(backbone_cfg, _scope_=scope, out_indices=(0, 1, 2, 3))
+    if kind == 'UPerNet':
+        cfg.model.decode_head.in_channels = channels
+        cfg.model.auxiliary_head.in_channels = channels[2]
+    else:
+        cfg.model.neck.in_channels = channels
+    scope = 'mmseg' if kind == 'UPerNet' else 'mmdet'
+    init_default_scope(scope)
+    torch.manual_seed(0)
+    model = __import__(f'{scope}.registry', fromlist=['MODELS']).MODELS.build(cfg.model)
+    return model.eval(), scope
+
+
+def _export(module, path, sample, names, axes=None):
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        export_onnx(module, path, sample, names, axes=axes)
+
+
+def _runtime_runners(label: str, eager, path: str, x: torch.Tensor) -> dict:
+    from mmvitplug.utils.runtimes import load_onnx
+    runners = {f'{label} eager': eager}
+    for runtime in RUNTIMES[1:]:
+        run = load_onnx(path, runtime, threads=torch.get_num_threads())
+        runners[f'{label} {runtime}'] = lambda r=run, a=x.numpy(): r(a)
+    return runners
+
+
+def _runtime_rows(medians: dict, labels: dict) -> list:
+    rows = []
+    for label, row in labels.items():
+        row.update({f'{r}_ms': medians[f'{label} {r}'] * 1e3 for r in RUNTIMES})
+        rows.append(row)
+    return rows
+
+
+def runtimes(repeats: int, workdir: str) -> list:
+    """Latency per runtime (eager, onnxruntime, OpenVINO), backbones then whole models."""
+    from mmvitplug.utils.deployment import ExportTarget, SegmentorLogits, make_exportable
+    from mmvitplug.utils.detection_graph import DetectionGraph, preprocess
     rows = []
     for h, w in SIZES:
-        print(f'onnxruntime vs eager at {h}x{w} ...', flush=True)
+        print(f'backbones in each runtime at {h}x{w} ...', flush=True)
         x = torch.randn(1, 3, h, w)
-        runners = {}
-        for name in OURS:
+        runners, labels = {}, {}
+        for name in OURS + [PEER]:
             model = build(name, h, w)
             path = f'{workdir}/{name}-{h}x{w}.onnx'
-            export_onnx(model, path, torch.randn(1, 3, 224, 224), [f'out{i}' for i in range(4)])
-            session = ort.InferenceSession(path, options, providers=['CPUExecutionProvider'])
-            feed = {session.get_inputs()[0].name: x.numpy()}
-            runners[f'{name} eager'] = lambda m=model: m(x)
-            runners[f'{name} onnxruntime'] = lambda s=session, f=feed: s.run(None, f)
-        medians = interleaved_medians(runners, repeats)
-        for name in OURS:
-            eager, onnx = medians[f'{name} eager'], medians[f'{name} onnxruntime']
-            rows.append(dict(model=name, height=h, width=w, eager_ms=eager * 1e3,
-                             onnxruntime_ms=onnx * 1e3, onnxruntime_speedup=eager / onnx))
+            _export(model, path, torch.randn(1, 3, 224, 224), [f'out{i}' for i in range(4)])
+            runners.update(_runtime_runners(name, lambda m=model: m(x), path, x))
+            labels[name] = dict(model=name, part='backbone', height=h, width=w)
+        rows += _runtime_rows(interleaved_medians(runners, repeats), labels)
+    for kind, (h, w) in WHOLE_SIZES.items():
+        print(f'{kind} in each runtime at {h}x{w} ...', flush=True)
+        gen = torch.Generator().manual_seed(0)
+        image = torch.randint(0, 256, (3, h, w), generator=gen, dtype=torch.uint8)
+        runners, labels = {}, {}
+        for name in ('FasterViT-0', PEER):
+            model, scope = whole_model(kind, name)
+            path = f'{workdir}/{kind}-{name}.onnx'.replace(' ', '_')
+            if scope == 'mmseg':
+                module = make_exportable(SegmentorLogits(model)).eval()
+                x = image[None].float()
+                _export(module, path, x[..., :384, :448], ['seg_logits'])
+                eager, extra = (lambda m=module, a=x: m(a)), {}
+            else:
+                from mmvitplug.utils.detection_graph import mmdet_predictions
+                module = DetectionGraph(model)
+                x = preprocess(model, image)
+                _export(module, path, x[..., :640, :960], module.output_names,
+                        ExportTarget(module, kind, 3, module.output_names,
+                                     'detector').dynamic_axes())
+                # eager: mmdet's own inference (data preprocessor and predict)
+                eager = lambda m=model, i=image: mmdet_predictions(m, i)  # noqa: E731
+                extra = dict(detections=len(mmdet_predictions(model, image).scores))
+            runners.update(_runtime_runners(name, eager, path, x))
+            labels[name] = dict(model=name, part=kind, height=h, width=w, **extra)
+        rows += _runtime_rows(interleaved_medians(runners, repeats), labels)
+    return rows
+
+
+def detector_exports(workdir: str) -> list:
+    """Each config of DETECTOR_CONFIGS exported whole at 256x320 (random weights) and checked
+    in onnxruntime against mmdet's inference at 320x480 and 333x517."""
+    from mmvitplug.utils.deployment import build_export_target, check_shapes
+    from mmvitplug.utils.detection_graph import check_detector, preprocess
+    rows = []
+    for config in DETECTOR_CONFIGS:
+        print(f'whole-detector export of {config} ...', flush=True)
+        torch.manual_seed(0)
+        target = build_export_target(str(REPO / config))
+        gen = torch.Generator().manual_seed(0)
+        images = [torch.randint(0, 256, (3, h, w), generator=gen, dtype=torch.uint8)
+                  for _, h, w in [(1, 256, 320)] + check_shapes(True, (1, 256, 320))]
+        path = f'{workdir}/detector.onnx'
+        _export(target.module, path, preprocess(target.module.detector, images[0]),
+                target.output_names, target.dynamic_axes())
+        checks = check_detector(path, target.module, images[1:])
+        rows.append(dict(config=config, detector=type(target.module.detector).__name__,
+                         outputs=target.output_names,
+                         size_mib=os.path.getsize(path) / 2**20,
+                         checks=[c._asdict() for c in checks],
+                         ok=all(c.ok for c in checks)))
     return rows
 
 
@@ -194,7 +313,8 @@ def bfloat16_errors() -> list:
 
 
 SECTIONS = {
-    'onnx_vs_eager': lambda args, workdir: onnx_vs_eager(args.repeats, workdir),
+    'runtimes': lambda args, workdir: runtimes(args.repeats, workdir),
+    'detector_exports': lambda args, workdir: detector_exports(workdir),
     'bfloat16': lambda args, workdir: bfloat16_errors(),
     'graphs_over_sweep': lambda args, workdir: graphs_over_sweep(),
     'compiled_vs_eager': lambda args, workdir: compiled_vs_eager(args.repeats),
@@ -222,40 +342,110 @@ def main(argv=None) -> int:
     if unknown:
         parser.error(f'unknown sections {sorted(unknown)}; choose from {", ".join(SECTIONS)}')
     import onnxruntime
+    import openvino
     info = machine_header()
     print(f'CPU: {info["cpu"]}, {info["threads"]} threads; torch {info["torch"]}', flush=True)
     previous = Path(args.out + '.json')
-    result = json.loads(previous.read_text()) if previous.is_file() else {}
-    if result and result['header']['cpu'] != info['cpu']:
-        result = {}  # another machine: start afresh
-    result.update(header=info, repeats=args.repeats, onnxruntime=onnxruntime.__version__,
-                  sweep=SWEEP, dynamic_timeout_s=args.dynamic_timeout)
+    runs = load_runs(json.loads(previous.read_text())) if previous.is_file() else []
+    # One run per machine (its host name: the CPU model names alike machines alike): this
+    # machine's sections are replaced, other machines' kept.
+    host = platform.node()
+    run = next((r for r in runs if r.get('host') == host), None)
+    if run is None:
+        run = {}
+        runs.append(run)
+    run.update(machine=info, host=host, repeats=args.repeats, onnxruntime=onnxruntime.__version__,
+               openvino=openvino.__version__.split('-')[0], sweep=SWEEP,
+               dynamic_timeout_s=args.dynamic_timeout)
     with tempfile.TemporaryDirectory() as workdir:
         # An empty inductor cache: first calls measure compilation, not a cache hit.
         os.environ['TORCHINDUCTOR_CACHE_DIR'] = workdir
         for section in SECTIONS:
             if section in sections:
-                result[section] = SECTIONS[section](args, workdir)
-                write_report(args.out, result, render)
+                run[section] = SECTIONS[section](args, workdir)
+                write_report(args.out, {'runs': runs}, render)
     return 0
 
 
+def load_runs(result: dict) -> list:
+    """The runs of a deployment.json: one per machine (a single-machine file becomes one run;
+    its onnxruntime-only table is superseded by the runtimes section and dropped)."""
+    if 'runs' in result:
+        return result['runs']
+    run = {k: v for k, v in result.items() if k not in ('header', 'onnx_vs_eager')}
+    return [dict(run, machine=result['header'])]
+
+
 def render(result: dict) -> str:
-    lines = ['# Deployment: onnxruntime, torch.compile', '',
-             header_line(result['header'], result['repeats']), '',
+    from docs_tables import profile_text
+    lines = ['# Deployment: CPU runtimes, whole models, torch.compile', '',
              'Command: `.venv/bin/python benchmarks/deployment.py` (`--sections` re-measures '
-             'some sections and keeps the others).']
-    if 'onnx_vs_eager' in result:
-        lines += ['', f'## onnxruntime {result["onnxruntime"]} (CPU) vs PyTorch eager', '',
-                  'One ONNX file per model, exported at 224x224 with dynamic batch/height/width. '
-                  'Batch 1.', '',
-                  '| input | model | eager (ms) | onnxruntime (ms) | onnxruntime speed |',
-                  '|---|---|---|---|---|']
-    for r in result.get('onnx_vs_eager', []):
-        lines.append(f'| {r["height"]}x{r["width"]} | {r["model"]} | {r["eager_ms"]:.0f} | '
-                     f'{r["onnxruntime_ms"]:.0f} | {r["onnxruntime_speedup"]:.2f}x |')
+             "some sections on this machine and keeps the others and other machines' runs)."]
+    for i, run in enumerate(result['runs']):
+        lines += ['', f'## Machine {chr(65 + i)}: {run["machine"]["cpu"]}', '',
+                  f"{header_line(run['machine'], run['repeats'])} "
+                  f"{profile_text(run['machine'])[0].upper()}{profile_text(run['machine'])[1:]}."]
+        lines += render_run(run)
+    return '\n'.join(lines) + '\n'
+
+
+def runtime_tables(run: dict) -> list:
+    rows = run['runtimes']
+    lines = ['', f'### CPU runtimes: PyTorch eager, onnxruntime {run["onnxruntime"]}, OpenVINO '
+             f'{run["openvino"]}', '',
+             'Latency in ms, batch 1, float32, random weights; each model exported once '
+             '(TorchScript exporter, opset 17, dynamic sizes, at another size than the timed '
+             'one). Speed: eager time / runtime time. Whole UPerNet: image in, logits at the '
+             "image size out; whole Cascade Mask R-CNN: eager is mmdet's own inference "
+             "(`test_step`: data preprocessor and predict), the runtimes run the exported "
+             'graph (preprocessed image in, detections and masks out).', '',
+             '| input | model | part | eager | onnxruntime | OpenVINO | onnxruntime speed | '
+             'OpenVINO speed |', '|---|---|---|---|---|---|---|---|']
+    for r in rows:
+        part = r['part'] + (f' ({r["detections"]} detections)' if 'detections' in r else '')
+        lines.append(f'| {r["height"]}x{r["width"]} | {r["model"]} | {part} | '
+                     f'{r["eager_ms"]:.0f} | {r["onnxruntime_ms"]:.0f} | {r["openvino_ms"]:.0f} '
+                     f'| {r["eager_ms"] / r["onnxruntime_ms"]:.2f}x | '
+                     f'{r["eager_ms"] / r["openvino_ms"]:.2f}x |')
+    peer = {(r['part'], r['height'], r['width']): r for r in rows if r['model'] == PEER}
+    lines += ['', f'Ours against {PEER} in the same runtime (its time / ours):', '',
+              '| input | model | part | eager | onnxruntime | OpenVINO |',
+              '|---|---|---|---|---|---|']
+    for r in rows:
+        p = peer.get((r['part'], r['height'], r['width']))
+        if r['model'] == PEER or p is None:
+            continue
+        ratios = ' | '.join(f'{p[f"{k}_ms"] / r[f"{k}_ms"]:.2f}x' for k in RUNTIMES)
+        lines.append(f'| {r["height"]}x{r["width"]} | {r["model"]} | {r["part"]} | {ratios} |')
+    return lines
+
+
+def detector_export_table(rows: list) -> list:
+    lines = ['', '### Whole detectors to ONNX', '',
+             'Each config exported whole (random weights) at 256x320 with '
+             '`tools/deployment/pytorch2onnx.py CONFIG --dynamic --shape 256 320` (opset 17) and '
+             "run in onnxruntime at 320x480 and 333x517 against mmdet's inference of the same "
+             'image: detections (mmdet / ONNX), largest box and score differences of the '
+             'paired detections (0 / 0: random weights detect nothing above that config\'s '
+             'score threshold there).', '',
+             '| config | detector | file (MiB) | 320x480 | 333x517 | agrees |',
+             '|---|---|---|---|---|---|']
+    for r in rows:
+        cells = ' | '.join(f'{c["detections"]} / {c["onnx_detections"]}, box {c["box_diff"]:.1e},'
+                           f' score {c["score_diff"]:.1e}' for c in r['checks'])
+        lines.append(f'| `{r["config"]}` | {r["detector"]} | {r["size_mib"]:.0f} | {cells} | '
+                     f'{"yes" if r["ok"] else "**no**"} |')
+    return lines
+
+
+def render_run(result: dict) -> list:
+    lines = []
+    if result.get('runtimes'):
+        lines += runtime_tables(result)
+    if result.get('detector_exports'):
+        lines += detector_export_table(result['detector_exports'])
     if 'bfloat16' in result:
-        lines += ['', '## bfloat16 autocast vs float32 (CPU)', '',
+        lines += ['', '### bfloat16 autocast vs float32 (CPU)', '',
                   'Relative error max|bf16 - fp32| / max|fp32| of each output (stages 1-4); '
                   "authors' initialisation, seed 0.", '',
                   '| input | model | finite | stage 1 | stage 2 | stage 3 | stage 4 |',
@@ -266,7 +456,7 @@ def render(result: dict) -> str:
                          f'{"yes" if r["finite"] else "no"} | {errors} |')
     if 'graphs_over_sweep' in result:
         sweep = ', '.join(f'{h}x{w}' for h, w in result['sweep'])
-        lines += ['', '## Graphs of torch.compile(dynamic=True) over a multi-scale sweep', '',
+        lines += ['', '### Graphs of torch.compile(dynamic=True) over a multi-scale sweep', '',
                   f'Sizes, in this order: {sweep}. BiFormer-T with n_win 16.', '',
                   '| model | sizes | graphs built | max relative difference to eager |',
                   '|---|---|---|---|']
@@ -274,7 +464,7 @@ def render(result: dict) -> str:
             lines.append(f'| {r["model"]} | {r["sizes"]} | {r["graphs"]} | '
                          f'{r["max_relative_difference"]:.1e} |')
     if result.get('compiled_vs_eager'):
-        lines += ['', '## torch.compile(dynamic=False) (inductor, one graph per size) vs eager',
+        lines += ['', '### torch.compile(dynamic=False) (inductor, one graph per size) vs eager',
                   '',
                   'First call: the first call at that size, which compiles (empty inductor '
                   'cache).', '',
@@ -286,7 +476,7 @@ def render(result: dict) -> str:
                          f'{r["compiled_ms"]:.0f} | {r["compiled_speedup"]:.2f}x | '
                          f'{r["first_call_s"]:.0f} |')
     if result.get('dynamic_first_calls'):
-        lines += ['', '## torch.compile(dynamic=True), inductor: compilation time', '',
+        lines += ['', '### torch.compile(dynamic=True), inductor: compilation time', '',
                   'Fresh process, empty inductor cache: first call at 512x512 (compiles), '
                   'second call at 512x512, first call at 333x517.',
                   '',
@@ -300,7 +490,7 @@ def render(result: dict) -> str:
                              f'{r["max_relative_difference"]:.1e} |')
             else:
                 lines.append(f'| {r["model"]} | not finished in {r["limit_s"]:.0f} s | | | |')
-    return '\n'.join(lines) + '\n'
+    return lines
 
 
 if __name__ == '__main__':

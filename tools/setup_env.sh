@@ -14,8 +14,8 @@
 #      architectures where it sees one and nvcc is found (the cache key then names the CUDA
 #      flavour); a message and a stop on a CUDA machine without a compiler. After installing,
 #      RoIAlign and NMS must run on the device that will train.
-#   4. mmengine, mmdet, mmsegmentation, mmpretrain, setuptools with pkg_resources, ONNX export
-#      and onnxruntime, test tools
+#   4. mmengine, mmdet, mmsegmentation, mmpretrain, setuptools with pkg_resources, ONNX export,
+#      onnxruntime and OpenVINO, test tools
 #   5. mmvitplug itself in editable mode
 #
 # Environment: VENV, PYTHON (interpreter used to create the venv), MMVITPLUG_CACHE (wheel cache,
@@ -30,8 +30,13 @@ MMCV_VERSION=2.1.0
 # pkg_resources, which setuptools 81 removed; torch needs >= 77.0.3.
 # onnx / onnxruntime / onnxscript: tools/deployment/pytorch2onnx.py and its tests (onnxscript is
 # what torch's dynamo-based ONNX exporter needs).
+# openvino: the second CPU runtime the exported graphs are checked in (mmvitplug/utils/runtimes.py,
+# tests/test_openvino.py).
+# Every entry is pinned: step 4 re-runs in an existing environment whenever one of them is missing
+# or at another version, so a package added here reaches old environments on the next run.
 MM_PACKAGES=(mmengine==0.10.7 mmdet==3.3.0 mmsegmentation==1.2.2 mmpretrain==1.2.0
-             setuptools==80.10.2 onnx==1.23.2 onnxruntime==1.32.0 onnxscript==0.7.2)
+             setuptools==80.10.2 onnx==1.23.2 onnxruntime==1.32.0 onnxscript==0.7.2
+             openvino==2026.4.1)
 # numpy<2: mmcv 2.1 / mmdet 3.3 / mmseg 1.2 predate numpy 2, and opencv-python 4.12+ needs
 # numpy>=2 (mmcv's and mmengine's wheels require opencv-python, not the headless build).
 # pytest-xdist: `make test` runs the suite on one worker per core (it is mostly one-core work:

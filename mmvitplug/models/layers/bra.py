@@ -16,6 +16,10 @@ How this differs from the authors' formulation while giving the same numbers:
   attention (keys) and LePE, as in the released model. But queries are projected and attend
   only in regions that hold real tokens: regions made only of padding are routed to, never
   computed for.
+* in graph mode (tracing, export, compilation), where a loop over a size-dependent number of
+  chunks cannot stay symbolic, the routed keys and values of all query regions are gathered at
+  once, like the authors', but from heads-major regions (``_attend_routed_graph``), so that a
+  graph runtime, which materialises every slice and transpose, copies them only in the gather.
 * every map is freed as soon as it has been used and, on the inference fast path
   (:mod:`~mmvitplug.models.layers.switches`), the routed keys/values of every chunk go
   through one reused buffer and the result overwrites the queries: inference memory stays a
@@ -32,6 +36,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .attention import default_scale, scaled_dot_product_attention
 from .fused import Linear, linear_act
 from .geometry import ceil_div, crop, graph_mode, size_min
 from .inspection import attention_weights
@@ -86,6 +91,32 @@ def _heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
     return x.view(g, length, num_heads, c // num_heads).transpose(1, 2)
 
 
+def _region_heads(x: torch.Tensor, region: Tuple[int, int], num_heads: int) -> torch.Tensor:
+    """(B, ny*rh, nx*rw, C) map -> (heads, B*ny*nx, rh*rw, C // heads): cut into regions
+    (row-major, images one after the other) with the heads first, in one transpose."""
+    b, h, w, c = x.shape
+    rh, rw = region
+    ny, nx = h // rh, w // rw
+    x = x.view(b, ny, rh, nx, rw, num_heads, c // num_heads).permute(5, 0, 1, 3, 2, 4, 6)
+    return x.reshape(num_heads, b * ny * nx, rh * rw, c // num_heads)
+
+
+def _region_heads_reverse(x: torch.Tensor, grid: Tuple[int, int],
+                          region: Tuple[int, int]) -> torch.Tensor:
+    """Inverse of :func:`_region_heads`: (heads, B*ny*nx, rh*rw, d) -> (B, ny*rh, nx*rw,
+    heads * d)."""
+    heads, d = x.shape[0], x.shape[-1]
+    (ny, nx), (rh, rw) = grid, region
+    x = x.view(heads, -1, ny, nx, rh, rw, d).permute(1, 2, 4, 3, 5, 0, 6)
+    return x.reshape(-1, ny * rh, nx * rw, heads * d)
+
+
+def _region_head_means(x: torch.Tensor, batch) -> torch.Tensor:
+    """(B, P, heads * d) float32 region means of (heads, B*P, L, d) heads-major regions."""
+    heads, _, _, d = x.shape
+    return x.mean(2, dtype=torch.float32).transpose(0, 1).reshape(batch, -1, heads * d)
+
+
 def routed_attention(q: torch.Tensor, kv: torch.Tensor, index: torch.Tensor, num_heads: int,
                      scale: float, out: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Attention of each query region over the tokens of its routed regions.
@@ -106,7 +137,8 @@ def routed_attention(q: torch.Tensor, kv: torch.Tensor, index: torch.Tensor, num
     Eagerly the routed keys and values are copied for a chunk of query regions at a time
     (:data:`GATHER_CHUNK_ELEMENTS`), never for all at once; in graph mode (tracing, export,
     compilation) in one piece, as a loop over a size-dependent number of chunks cannot be kept
-    symbolic.
+    symbolic (:class:`BiLevelRoutingAttention` then gathers from heads-major regions instead,
+    which a graph runtime copies less).
     """
     if graph_mode():
         selected = kv.index_select(0, index.reshape(-1))
@@ -142,9 +174,9 @@ def _attend(q: torch.Tensor, selected: torch.Tensor, num_heads: int,
     returns (g, Lq, heads, Cv / heads), the fused kernel's own layout."""
     qk_dim = q.shape[-1]
     selected = selected.view(q.shape[0], -1, selected.shape[-1])
-    out = F.scaled_dot_product_attention(
+    out = scaled_dot_product_attention(
         _heads(q, num_heads), _heads(selected[..., :qk_dim], num_heads),
-        _heads(selected[..., qk_dim:], num_heads), scale=scale)
+        _heads(selected[..., qk_dim:], num_heads), scale)
     return out.transpose(1, 2)
 
 
@@ -166,8 +198,7 @@ class RegionGeometry(NamedTuple):
         grid: (ny, nx) regions per side of the map zero-padded to whole regions.
         region: (rh, rw) tokens per region side.
         query_grid: (qy, qx): the regions holding real tokens are the first qy x qx of the
-            grid, the only ones whose queries are computed; in graph mode the whole grid (no
-            branch on the size).
+            grid, the only ones whose queries are computed (in graph mode sizes of the graph).
     """
     size: Tuple[int, int]
     grid: Tuple[int, int]
@@ -247,8 +278,7 @@ class BiLevelRoutingAttention(nn.Module):
         """The regions of a (B, H, W, C) map under this layer's policy."""
         h, w = x.shape[1:3]
         grid, (rh, rw) = region_grid((h, w), self.n_win, self.region_size)
-        query_grid = grid if graph_mode() else (ceil_div(h, rh), ceil_div(w, rw))
-        return RegionGeometry((h, w), grid, (rh, rw), query_grid)
+        return RegionGeometry((h, w), grid, (rh, rw), (ceil_div(h, rh), ceil_div(w, rw)))
 
     def _every_region_routed(self, geometry: RegionGeometry) -> bool:
         """Whether ``topk`` covers every region, so that routing can be skipped. In graph mode
@@ -260,9 +290,18 @@ class BiLevelRoutingAttention(nn.Module):
         return self.topk >= geometry.num_regions
 
     def _project(self, x: torch.Tensor, part: str) -> torch.Tensor:
-        """The ``'q'`` or ``'kv'`` rows of the fused q/k/v projection applied to ``x``."""
-        rows = slice(0, self.qk_dim) if part == 'q' else slice(self.qk_dim, None)
+        """The ``'q'``, ``'k'``, ``'v'`` or ``'kv'`` rows of the fused q/k/v projection applied
+        to ``x``."""
+        qk = self.qk_dim
+        rows = dict(q=slice(0, qk), k=slice(qk, 2 * qk), v=slice(2 * qk, None),
+                    kv=slice(qk, None))[part]
         return linear_act(x, self.qkv.weight[rows], self.qkv.bias[rows])
+
+    def _project_map(self, x: torch.Tensor, part: str) -> torch.Tensor:
+        """:meth:`_project` of a (B, H, W, C) map as a matrix of tokens: in a graph the bias is
+        then part of the matrix product (ONNX Gemm), not an addition over the map."""
+        b, h, w, c = x.shape
+        return self._project(x.reshape(b * h * w, c), part).view(b, h, w, -1)
 
     def _pad(self, x: torch.Tensor, geometry: RegionGeometry) -> torch.Tensor:
         """The (B, H, W, C) map zero-padded to whole regions, as the authors' ``auto_pad``:
@@ -282,7 +321,7 @@ class BiLevelRoutingAttention(nn.Module):
         """(B, qy*qx, L, C): the regions holding real tokens, the only ones whose queries are
         computed (fully padded regions can be routed to, but are never computed for)."""
         (qy, qx), (ny, nx) = geometry.query_grid, geometry.grid
-        if graph_mode() or (qy, qx) == (ny, nx):
+        if not graph_mode() and (qy, qx) == (ny, nx):
             return regions
         b, _, length, c = regions.shape
         return regions.view(b, ny, nx, length, c)[:, :qy, :qx].reshape(b, qy * qx, length, c)
@@ -306,7 +345,14 @@ class BiLevelRoutingAttention(nn.Module):
         if q.dtype == regions.dtype:
             return q.mean(2, dtype=torch.float32), kv[..., :qk].mean(2, dtype=torch.float32)
         with autocast_off(regions.device):
-            means = regions.mean(2, dtype=torch.float32)  # (B, P, C)
+            return self._project_means(regions.mean(2, dtype=torch.float32), geometry)
+
+    def _project_means(self, means: torch.Tensor,
+                       geometry: RegionGeometry) -> Tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`_region_means` under autocast: the float32 query (B, qy*qx, Cqk) and key
+        (B, P, Cqk) means from the float32 region means (B, P, C) of the input."""
+        qk = self.qk_dim
+        with autocast_off(means.device):
             weight, bias = self.qkv.weight.float(), self.qkv.bias.float()
             k_means = linear_act(means, weight[qk:2 * qk], bias[qk:2 * qk])
             (qy, qx), (ny, nx) = geometry.query_grid, geometry.grid
@@ -341,9 +387,9 @@ class BiLevelRoutingAttention(nn.Module):
         qk, heads = self.qk_dim, self.num_heads
         kv = self._project(self._pad(x, geometry), 'kv')
         keys = kv.flatten(1, 2)
-        out = F.scaled_dot_product_attention(
+        out = scaled_dot_product_attention(
             _heads(self._project(x, 'q').flatten(1, 2), heads), _heads(keys[..., :qk], heads),
-            _heads(keys[..., qk:], heads), scale=self.scale)
+            _heads(keys[..., qk:], heads), self.scale)
         return out.transpose(1, 2).reshape(b, h, w, c), kv[..., qk:]
 
     def _attend_routed_regions(self, regions: torch.Tensor,
@@ -377,22 +423,79 @@ class BiLevelRoutingAttention(nn.Module):
         values = kv[..., self.qk_dim:].view(b, num_regions, length, c)
         return crop(out, *geometry.size), window_reverse(values, region, geometry.padded_size)
 
+    def _attend_routed_graph(self, x: torch.Tensor,
+                             geometry: RegionGeometry) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The routed regime in graph mode: the numbers of :meth:`_attend_routed_regions`, laid
+        out so that a graph runtime (onnxruntime, which copies for every slice, transpose and
+        gather) copies the ``topk`` times larger routed keys and values once, in the gather.
+
+        Args:
+            x: (B, H, W, C) normalised map.
+
+        Returns:
+            The attention output (B, H, W, C) and the values (B, Hp, Wp, C) for LePE.
+        """
+        heads, region = self.num_heads, geometry.region
+        (h, w), (qy, qx), (rh, rw) = geometry.size, geometry.query_grid, region
+        padded = self._pad(x, geometry)
+        # Step 1, one projection per part (a slice of a fused projection would be a copy):
+        # keys and values on the padded map, whose values are the map LePE takes; queries,
+        # as eagerly, only in the regions holding real tokens, padded from the input (a crop
+        # of the padded map would be one more copy; with ``region_size`` every region holds
+        # real tokens).
+        k, v = self._project_map(padded, 'k'), self._project_map(padded, 'v')
+        q_map = padded if self.n_win is None else F.pad(x, (0, 0, 0, qx * rw - w, 0, qy * rh - h))
+        q = self._project_map(q_map, 'q')
+        # Step 2, heads-major regions (heads, B*regions, L, d), one transpose per map:
+        # gathering whole regions of these leaves the routed keys/values of each query region
+        # contiguous, (heads, B*qy*qx, topk*L, d), the layout the matmuls read, where routed
+        # (region, token, channel) rows would need a slice and a transpose of every copy.
+        qh, kh, vh = (_region_heads(t, region, heads) for t in (q, k, v))
+        del q, k
+        # Step 3, route on the float32 region means (from the input under autocast, as
+        # :meth:`_region_means`).
+        b = x.shape[0]
+        if qh.dtype == x.dtype:
+            q_means, k_means = _region_head_means(qh, b), _region_head_means(kh, b)
+        else:
+            q_means, k_means = self._project_means(
+                window_partition(padded, region).mean(2, dtype=torch.float32), geometry)
+        del padded
+        num_regions = geometry.num_regions
+        index = route(q_means, k_means, size_min(self.topk, num_regions), self.scale)
+        index = index + torch.arange(b, device=x.device).view(b, 1, 1) * num_regions
+        # Step 4, the routed keys and values, gathered once.
+        rows = index.reshape(-1)
+        kh, vh = (t.index_select(1, rows).view(heads, qh.shape[1], -1, t.shape[-1])
+                  for t in (kh, vh))
+        # Step 5, attention of every head of every query region at once, back to the map in
+        # one transpose.
+        out = scaled_dot_product_attention(qh, kh, vh, self.scale)
+        return crop(_region_heads_reverse(out, (qy, qx), region), *geometry.size), v
+
     def _attend(self, x: torch.Tensor, norm: Optional[nn.Module],
                 geometry: RegionGeometry) -> Tuple[torch.Tensor, torch.Tensor]:
         """The attention output (B, H, W, C) and the values (B, Hp, Wp, C) of the regime that
-        applies: every region routed, or routing."""
+        applies: every region routed, or routing (in graph mode its graph formulation)."""
         if self._every_region_routed(geometry):
             return self._attend_all_regions(pre_norm(x, norm), geometry)
+        if graph_mode():
+            return self._attend_routed_graph(pre_norm(x, norm), geometry)
         return self._attend_routed_regions(self._cut_regions(pre_norm(x, norm), geometry),
                                            geometry)
 
     def _add_lepe(self, out: torch.Tensor, values: torch.Tensor,
                   geometry: RegionGeometry) -> torch.Tensor:
-        """``out`` plus LePE: the depthwise conv of the padded value map, cropped to the map."""
+        """``out`` plus LePE: the depthwise conv of the padded value map, cropped to the map.
+
+        Cropped after the permute back to channels-last (the same view eagerly): in a graph
+        the permute then follows the conv directly, which a runtime can fuse into the conv's
+        output reorder (onnxruntime's NCHWc layout), where a crop in between is one more copy.
+        """
         if self.lepe is None:
             return out
         lepe = self.lepe(values.permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last))
-        return out + crop(lepe, *geometry.size, first_dim=2).permute(0, 2, 3, 1)
+        return out + crop(lepe.permute(0, 2, 3, 1), *geometry.size)
 
     def maps(self, x: torch.Tensor, query: Tuple[int, int],
              norm: Optional[nn.Module] = None) -> RoutingMaps:
@@ -449,6 +552,7 @@ class GlobalAttentionLePE(nn.Module):
         if dim % num_heads:
             raise ValueError(f'dim {dim} is not divisible by num_heads {num_heads}')
         self.num_heads = num_heads
+        self.scale = default_scale(dim // num_heads)
         self.qkv = Linear(dim, 3 * dim, bias=qkv_bias)
         self.proj = Linear(dim, dim)
         self.lepe = _lepe_conv(dim, side_dwconv)
@@ -458,7 +562,8 @@ class GlobalAttentionLePE(nn.Module):
         x = pre_norm(x, norm)
         b, h, w, c = x.shape
         q, k, v = self.qkv(x).view(b, h * w, 3, c).unbind(2)
-        out = F.scaled_dot_product_attention(*(_heads(t, self.num_heads) for t in (q, k, v)))
+        out = scaled_dot_product_attention(*(_heads(t, self.num_heads) for t in (q, k, v)),
+                                           self.scale)
         lepe = None if self.lepe is None else self.lepe(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
         out = out.transpose(1, 2).reshape(b, h, w, c)
         return self.proj(out if lepe is None else out + lepe)

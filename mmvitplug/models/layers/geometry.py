@@ -21,9 +21,9 @@ import torch
 
 T = TypeVar('T')
 
-__all__ = ['GeometryCache', 'as_pair', 'averaging_matrix', 'ceil_div', 'clear_caches', 'crop',
-           'graph_mode', 'merge_heads', 'pad_amount', 'shared_cache', 'shared_caches', 'size_max',
-           'size_min']
+__all__ = ['GeometryCache', 'as_pair', 'averaging_matrix', 'ceil_div', 'clamp_index',
+           'clear_caches', 'crop', 'graph_mode', 'merge_heads', 'pad_amount', 'shared_cache',
+           'shared_caches', 'size_max', 'size_min']
 
 
 def graph_mode() -> bool:
@@ -55,6 +55,16 @@ def _extremum(a, b, largest: bool):
     if isinstance(a, torch.SymInt) or isinstance(b, torch.SymInt):
         return (torch.sym_max if largest else torch.sym_min)(a, b)
     return max(a, b) if largest else min(a, b)
+
+
+def clamp_index(index: torch.Tensor, size) -> torch.Tensor:
+    """``index.clamp(0, size - 1)`` of an integer tensor, ``size`` an int or a traced size.
+
+    Written as selects: ONNX's Clip takes integer inputs only from opset 12, so an integer
+    ``clamp`` in a traced graph makes the opset-11 export invalid (onnxruntime rejects it).
+    The same integers as ``clamp`` on every road."""
+    index = torch.where(index < 0, 0, index)
+    return torch.where(index > size - 1, size - 1, index)
 
 
 def size_max(a, b):

@@ -6,6 +6,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .attention import scaled_dot_product_attention
 from .fused import Linear
 from .geometry import crop
 from .inspection import attention_weights
@@ -78,7 +79,7 @@ class HiLoAttention(nn.Module):
             self.hifi_proj = Linear(hifi_dim, hifi_dim)
 
     def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        return F.scaled_dot_product_attention(q, k, v, scale=self.scale)
+        return scaled_dot_product_attention(q, k, v, self.scale)
 
     def _hifi_qkv(self, windows: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """Hi-Fi queries, keys and values (B * nW, heads, ws*ws, head_dim) of (B, nW, ws*ws, C)

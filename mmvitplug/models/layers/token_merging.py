@@ -6,6 +6,7 @@ import torch
 import torch.nn as nn
 
 from .fused import linear_act
+from .geometry import clamp_index
 
 
 def deform_conv2d_2x2(x: torch.Tensor, offset: torch.Tensor, weight: torch.Tensor,
@@ -52,7 +53,8 @@ def deform_conv2d_2x2(x: torch.Tensor, offset: torch.Tensor, weight: torch.Tenso
                                   (y0 + 1, x0, frac_y * (1 - frac_x)),
                                   (y0 + 1, x0 + 1, frac_y * frac_x)):
         valid = inside & (cy >= 0) & (cy < h) & (cx >= 0) & (cx < w)
-        index = batch_start + cy.clamp(0, h - 1) * w + cx.clamp(0, w - 1)
+        # clamp_index, not clamp: an integer clamp makes the opset-11 ONNX graph invalid.
+        index = batch_start + clamp_index(cy, h) * w + clamp_index(cx, w)
         values = rows.index_select(0, index.reshape(-1)).view(b, ho, wo, 4, c)
         corner_weight = torch.where(valid, corner_weight, 0).unsqueeze(-1).to(x.dtype)
         sampled = values * corner_weight if sampled is None \

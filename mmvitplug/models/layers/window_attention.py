@@ -4,8 +4,8 @@ from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
+from .attention import default_scale, scaled_dot_product_attention
 from .fused import Linear
 from .geometry import merge_heads
 from .inspection import attention_weights
@@ -28,6 +28,7 @@ class CPBWindowAttention(nn.Module):
         if dim % num_heads:
             raise ValueError(f'dim {dim} is not divisible by num_heads {num_heads}')
         self.num_heads = num_heads
+        self.scale = default_scale(dim // num_heads)
         self.qkv = Linear(dim, dim * 3, bias=qkv_bias)
         self.proj = Linear(dim, dim)
         self.pos_bias = RelativePositionBias(num_heads)
@@ -46,7 +47,7 @@ class CPBWindowAttention(nn.Module):
             (G, num_prefix + h*w, C).
         """
         q, k, v, bias = self._qkv_bias(x, size, num_prefix, key_mask)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+        out = scaled_dot_product_attention(q, k, v, self.scale, bias)
         return self.proj(merge_heads(out))
 
     def attention_probs(self, x: torch.Tensor, size: Tuple[int, int], num_prefix: int = 0,
