@@ -11,7 +11,8 @@ eager, and how many graphs torch.compile builds over a multi-scale sweep.
    backbone differs) and the whole Cascade Mask R-CNN of FasterViT-0 and of Swin-T at 800x1344
    (our recipe; eager is mmdet's own ``test_step``), interleaved per size; random weights.
    Each model is exported as ``tools/deployment/pytorch2onnx.py --dynamic`` does (TorchScript
-   exporter, opset 17, at another size than the timed one).
+   exporter, opset 17), at the timed size: mmdet's Swin-T freezes its window padding when
+   traced, so its graph is right only at its export size.
 1b. ``detector_exports``: every detection config of the repository exported whole (random
    weights) and checked against mmdet's inference in onnxruntime at two other sizes.
 2. ``torch.compile(model, dynamic=False)`` (inductor, one graph per size: what a fixed-size
@@ -142,7 +143,7 @@ def runtimes(repeats: int, workdir: str) -> list:
         for name in OURS + [PEER]:
             model = build(name, h, w)
             path = f'{workdir}/{name}-{h}x{w}.onnx'
-            _export(model, path, torch.randn(1, 3, 224, 224), [f'out{i}' for i in range(4)])
+            _export(model, path, x, [f'out{i}' for i in range(4)])
             runners.update(_runtime_runners(name, lambda m=model: m(x), path, x))
             labels[name] = dict(model=name, part='backbone', height=h, width=w)
         rows += _runtime_rows(interleaved_medians(runners, repeats), labels)
@@ -157,13 +158,13 @@ def runtimes(repeats: int, workdir: str) -> list:
             if scope == 'mmseg':
                 module = make_exportable(SegmentorLogits(model)).eval()
                 x = image[None].float()
-                _export(module, path, x[..., :384, :448], ['seg_logits'])
+                _export(module, path, x, ['seg_logits'])
                 eager, extra = (lambda m=module, a=x: m(a)), {}
             else:
                 from mmvitplug.utils.detection_graph import mmdet_predictions
                 module = DetectionGraph(model)
                 x = preprocess(model, image)
-                _export(module, path, x[..., :640, :960], module.output_names,
+                _export(module, path, x, module.output_names,
                         ExportTarget(module, kind, 3, module.output_names,
                                      'detector').dynamic_axes())
                 # eager: mmdet's own inference (data preprocessor and predict)
@@ -393,9 +394,10 @@ def runtime_tables(run: dict) -> list:
     rows = run['runtimes']
     lines = ['', f'### CPU runtimes: PyTorch eager, onnxruntime {run["onnxruntime"]}, OpenVINO '
              f'{run["openvino"]}', '',
-             'Latency in ms, batch 1, float32, random weights; each model exported once '
-             '(TorchScript exporter, opset 17, dynamic sizes, at another size than the timed '
-             'one). Speed: eager time / runtime time. Whole UPerNet: image in, logits at the '
+             'Latency in ms, batch 1, float32, random weights; each model exported at the timed '
+             'size (TorchScript exporter, opset 17, dynamic axes: ours run at any size, while '
+             "mmdet's Swin-T freezes its padding when traced, so its graph is right only at the "
+             'export size). Speed: eager time / runtime time. Whole UPerNet: image in, logits at the '
              "image size out; whole Cascade Mask R-CNN: eager is mmdet's own inference "
              "(`test_step`: data preprocessor and predict), the runtimes run the exported "
              'graph (preprocessed image in, detections and masks out).', '',

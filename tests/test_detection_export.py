@@ -64,13 +64,12 @@ def test_paste_masks_is_mmdets_paste():
 
 
 def test_roi_features_are_single_roi_extractors():
-    from mmdet.registry import MODELS
+    from mmdet.models.roi_heads.roi_extractors import SingleRoIExtractor
 
     from mmvitplug.utils.detection_graph import roi_features
-    extractor = MODELS.build(dict(type='SingleRoIExtractor', out_channels=8,
-                                  roi_layer=dict(type='RoIAlign', output_size=7,
-                                                 sampling_ratio=0),
-                                  featmap_strides=[4, 8, 16, 32]))
+    extractor = SingleRoIExtractor(out_channels=8, featmap_strides=[4, 8, 16, 32],
+                                   roi_layer=dict(type='RoIAlign', output_size=7,
+                                                  sampling_ratio=0))
     gen = torch.Generator().manual_seed(0)
     feats = [torch.randn(1, 8, 256 // s, 320 // s, generator=gen) for s in (4, 8, 16, 32)]
     xy = torch.rand(300, 2, generator=gen) * 200
