@@ -31,7 +31,7 @@ from mmvitplug.utils.named_models import NamedBackbones, build_target
 
 __all__ = ['AdaptiveAvgPool2dByMatrices', 'ExportTarget', 'SegmentorLogits', 'build_export_target',
            'check_inputs', 'check_onnx', 'check_shapes', 'export_onnx', 'image_axes',
-           'make_exportable',
+           'make_exportable', 'preprocessor_steps',
            'relative_difference']
 
 
@@ -73,6 +73,14 @@ def make_exportable(model: nn.Module) -> nn.Module:
     return model
 
 
+def preprocessor_steps(pre: nn.Module) -> Tuple[bool, bool]:
+    """Whether a data preprocessor flips the channels and normalises: mmseg's
+    ``SegDataPreprocessor`` names the flip ``channel_conversion``, mmengine's
+    ``ImgDataPreprocessor`` (mmdet's base) ``_channel_conversion``."""
+    flip = getattr(pre, 'channel_conversion', getattr(pre, '_channel_conversion', False))
+    return bool(flip), bool(getattr(pre, '_enable_normalize', False))
+
+
 class SegmentorLogits(nn.Module):
     """An mmseg ``EncoderDecoder``'s inference as one tensor function: image in, per-pixel class
     logits at the image size out (mmseg's ``seg_logits`` before the argmax).
@@ -85,8 +93,7 @@ class SegmentorLogits(nn.Module):
         super().__init__()
         self.segmentor = segmentor
         pre = segmentor.data_preprocessor
-        self.flip_channels = bool(getattr(pre, 'channel_conversion', False))
-        self.normalize = bool(getattr(pre, '_enable_normalize', False))
+        self.flip_channels, self.normalize = preprocessor_steps(pre)
         if self.normalize:
             self.register_buffer('mean', pre.mean.detach().clone(), persistent=False)
             self.register_buffer('std', pre.std.detach().clone(), persistent=False)

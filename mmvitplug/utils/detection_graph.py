@@ -57,11 +57,13 @@ def preprocess(detector: nn.Module, image: torch.Tensor) -> torch.Tensor:
     """The graph's input for an image ``(3, H, W)`` (uint8 or float, channels as loaded, BGR for
     mmdet's loaders): what the detector's data preprocessor computes before padding, in its order
     of operations (float, channel flip, ``(x - mean) / std``)."""
+    from .deployment import preprocessor_steps
     pre = detector.data_preprocessor
+    flip, normalize = preprocessor_steps(pre)
     x = image.float()
-    if getattr(pre, '_channel_conversion', False):
+    if flip:
         x = x[[2, 1, 0], ...]
-    if getattr(pre, '_enable_normalize', False):
+    if normalize:
         x = (x - pre.mean) / pre.std
     return x[None]
 
